@@ -1,0 +1,29 @@
+# glioma-rings: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+# uv is installed with pip when missing; `python3 -m uv` works without a PATH entry or pyenv rehash.
+UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
+DATA ?= data
+DEMO_COHORT ?= $(DATA)/demo-cohort
+DEMO_PATIENTS ?= 48
+export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
+
+.PHONY: setup demo test test-fast bench browser-test clean
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --quiet
+
+$(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv: | setup
+	$(UV) run glioma-rings demo-cohort $(DEMO_COHORT) --patients $(DEMO_PATIENTS)
+
+demo: setup $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv
+	$(UV) run glioma-rings ingest $(DEMO_COHORT)
+
+test: setup
+	$(UV) run pytest -q
+
+test-fast: setup
+	$(UV) run pytest -q -m "not slow"
+
+clean:
+	rm -rf $(DATA) tests/artifacts
