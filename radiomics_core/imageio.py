@@ -87,3 +87,22 @@ def _nifti_nonfinite_voxels(path: Path) -> int:
         return 0
     data = np.frombuffer(raw, f"{endian}{_NIFTI_FLOAT_TYPES[datatype]}", count=count, offset=offset)
     return int(count - np.count_nonzero(np.isfinite(data)))
+
+
+def write_image_atomic(image: sitk.Image, path: Path) -> Path:
+    """Write ``image`` next to ``path`` and rename it into place: no reader sees half a file."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    os.close(handle)
+    try:
+        sitk.WriteImage(image, tmp, useCompression=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

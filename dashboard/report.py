@@ -1,0 +1,41 @@
+"""A self-contained HTML evaluation report per task, with PNG/SVG figures for papers."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import altair as alt
+
+from dashboard import charts
+from warehouse import queries
+
+
+def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
+    """Write ``path`` (HTML) plus ``<stem>_<figure>.svg``/``.png`` beside it; return the HTML path."""
+    metrics = queries.table(warehouse_root, "model_metrics", {"task": task})
+    roc = queries.table(warehouse_root, "roc_points", {"task": task})
+    delong = queries.table(warehouse_root, "delong_tests", {"task": task})
+    clinical = queries.table(warehouse_root, "clinical_characteristics", {"task": task})
+    figures = {
+        "roc_test": charts.roc_chart(roc[roc.split == "test"], metrics[metrics.split == "test"], "ROC curves (test)"),
+        "auc_by_ring": charts.auc_by_ring_chart(metrics, "test"),
+        "delong_test": charts.delong_heatmap(delong, "test"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name, chart in figures.items():
+        chart.save(str(path.with_name(f"{path.stem}_{name}.svg")))
+        chart.save(str(path.with_name(f"{path.stem}_{name}.png")), scale_factor=2)
+    # One combined chart so the Vega libraries are inlined once (the file works offline).
+    combined = alt.vconcat(*figures.values()).resolve_scale(color="independent")
+    figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True)
+    table = metrics.round(3).sort_values(["split", "model", "ring_mm"]).to_html(index=False)
+    clinical_table = clinical.round(4).to_html(index=False)
+    body = "\n".join([f"<h1>glioma-rings evaluation: {html.escape(task)}</h1>", figure_html,
+                      "<h2>Metrics</h2>", table, "<h2>Clinical characteristics</h2>", clinical_table])
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
+                   f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
+                   f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,45 @@
+"""The Dagster Definitions: ``dagster dev -w workspace.yaml`` and ``glioma-rings dev`` load these.
+
+Where the cohort and data live comes from the environment, set by ``glioma-rings dev``/``run``:
+GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS (defaults: the demo cohort).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from orchestration.assets.imaging import normalized_images, raw_scans, ring_features, ring_masks
+from orchestration.assets.modeling import evaluation_reports, feature_tables, fitted_models, splits
+from orchestration.jobs import feature_tables_job, models_job, patient_job, ring_job
+from orchestration.resources import PipelineResource
+from orchestration.schedules import refit_schedule
+from orchestration.sensors import models_after_feature_tables, new_cases_sensor, rings_after_patient
+
+ASSETS = [raw_scans, normalized_images, ring_masks, ring_features, feature_tables, splits, fitted_models,
+          evaluation_reports]
+
+
+def pipeline_from_env() -> PipelineResource:
+    return PipelineResource(
+        cohort_dir=os.environ.get("GLIOMA_RINGS_COHORT", "data/demo-cohort"),
+        data_dir=os.environ.get("GLIOMA_RINGS_DATA", "data"),
+        params=os.environ.get("GLIOMA_RINGS_PARAMS", "default"),
+        layout=os.environ.get("GLIOMA_RINGS_LAYOUT") or None,
+    )
+
+
+def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
+    # Two cores: one partition per core; each run's steps go in-process (one step each).
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[patient_job, ring_job, feature_tables_job, models_job],
+        sensors=[new_cases_sensor, rings_after_patient, models_after_feature_tables],
+        schedules=[refit_schedule],
+        resources={"pipeline": pipeline},
+        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+    )
+
+
+defs = build_definitions(pipeline_from_env())

@@ -1,0 +1,52 @@
+"""Rows for the warehouse tables, built from radiomics_core's objects."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from radiomics_core.cohort import Case
+from radiomics_core.features import CaseFeatures
+from radiomics_core.issues import CaseIssue
+from radiomics_core.rings import RingVolume
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def patient_rows(case: Case, usable: bool) -> pd.DataFrame:
+    return pd.DataFrame([{"patient_id": case.patient_id, "source_id": case.source_id, "layout": case.layout,
+                          "folder": str(case.folder), "usable": usable, "updated_at": _now()}])
+
+
+def clinical_rows(case: Case) -> pd.DataFrame:
+    record = case.clinical
+    if record is None:
+        return pd.DataFrame(columns=["patient_id", "sex", "age", "who_grade", "mgmt_methylated", "idh", "raw_json"])
+    return pd.DataFrame([{
+        "patient_id": case.patient_id, "sex": record.sex, "age": record.age, "who_grade": record.who_grade,
+        "mgmt_methylated": record.mgmt_methylated, "idh": record.idh, "raw_json": json.dumps(record.raw),
+    }]).astype({"mgmt_methylated": "object", "who_grade": "Int64"})
+
+
+def issue_rows(issues: list[CaseIssue], stage: str) -> pd.DataFrame:
+    now = _now()
+    return pd.DataFrame([{"patient_id": i.patient_id, "stage": stage, "path": i.path, "kind": i.kind.value,
+                          "severity": i.severity.value, "message": i.message, "recorded_at": now} for i in issues],
+                        columns=["patient_id", "stage", "path", "kind", "severity", "message", "recorded_at"])
+
+
+def ring_volume_rows(patient_id: str, volume: RingVolume) -> pd.DataFrame:
+    return pd.DataFrame([{"patient_id": patient_id, "ring_mm": volume.ring_mm, "voxels": volume.voxels,
+                          "volume_mm3": volume.volume_mm3, "status": volume.status}])
+
+
+def feature_rows(patient_id: str, result: CaseFeatures) -> pd.DataFrame:
+    return pd.DataFrame([{"patient_id": patient_id, "ring_mm": r.ring_mm, "sequence": r.sequence,
+                          "feature": r.feature, "value": r.value, "params_hash": result.params_hash,
+                          "pyradiomics_version": result.pyradiomics_version} for r in result.rows],
+                        columns=["patient_id", "ring_mm", "sequence", "feature", "value", "params_hash",
+                                 "pyradiomics_version"])

@@ -1,0 +1,73 @@
+"""The warehouse schema: one place, versioned.
+
+Each table is a folder of Parquet files, one file per partition (a patient, a patient x ring, a
+task), written atomically by the pipeline. The DuckDB file holds views named after the tables
+over those folders, so concurrent partitions never contend for DuckDB's single writer lock and
+re-materializing a partition replaces exactly its file (idempotent). Bump ``SCHEMA_VERSION``
+whenever a table's columns change.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# table -> ordered (column, DuckDB type)
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "patients": (
+        ("patient_id", "VARCHAR"), ("source_id", "VARCHAR"), ("layout", "VARCHAR"), ("folder", "VARCHAR"),
+        ("usable", "BOOLEAN"), ("updated_at", "TIMESTAMP"),
+    ),
+    "clinical": (
+        ("patient_id", "VARCHAR"), ("sex", "VARCHAR"), ("age", "DOUBLE"), ("who_grade", "INTEGER"),
+        ("mgmt_methylated", "BOOLEAN"), ("idh", "VARCHAR"), ("raw_json", "VARCHAR"),
+    ),
+    "case_issues": (
+        ("patient_id", "VARCHAR"), ("stage", "VARCHAR"), ("path", "VARCHAR"), ("kind", "VARCHAR"),
+        ("severity", "VARCHAR"), ("message", "VARCHAR"), ("recorded_at", "TIMESTAMP"),
+    ),
+    "preprocessing": (("patient_id", "VARCHAR"), ("metadata_json", "VARCHAR")),
+    "ring_volumes": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("voxels", "BIGINT"), ("volume_mm3", "DOUBLE"),
+        ("status", "VARCHAR"),
+    ),
+    "features": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"), ("feature", "VARCHAR"),
+        ("value", "DOUBLE"), ("params_hash", "VARCHAR"), ("pyradiomics_version", "VARCHAR"),
+    ),
+    "splits": (("task", "VARCHAR"), ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("split", "VARCHAR")),
+    "model_metrics": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"), ("n", "INTEGER"),
+        ("auc", "DOUBLE"), ("auc_low", "DOUBLE"), ("auc_high", "DOUBLE"), ("accuracy", "DOUBLE"),
+        ("sensitivity", "DOUBLE"), ("specificity", "DOUBLE"), ("f1", "DOUBLE"), ("threshold", "DOUBLE"),
+        ("brier", "DOUBLE"),
+    ),
+    "roc_points": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("fpr", "DOUBLE"), ("tpr", "DOUBLE"), ("threshold", "DOUBLE"),
+    ),
+    "delong_tests": (
+        ("task", "VARCHAR"), ("split", "VARCHAR"), ("model_a", "VARCHAR"), ("ring_a", "DOUBLE"),
+        ("model_b", "VARCHAR"), ("ring_b", "DOUBLE"), ("auc_a", "DOUBLE"), ("auc_b", "DOUBLE"),
+        ("z", "DOUBLE"), ("p_value", "DOUBLE"),
+    ),
+    "clinical_characteristics": (
+        ("task", "VARCHAR"), ("variable", "VARCHAR"), ("level", "VARCHAR"), ("group", "VARCHAR"),
+        ("summary", "VARCHAR"), ("p_value", "DOUBLE"), ("comparison", "VARCHAR"),
+    ),
+    "selected_features": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("feature", "VARCHAR"),
+        ("coefficient", "DOUBLE"),
+    ),
+    "calibration": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("predicted", "DOUBLE"), ("observed", "DOUBLE"), ("count", "INTEGER"),
+    ),
+    "decision_curve": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("threshold", "DOUBLE"), ("net_benefit", "DOUBLE"),
+    ),
+    "predictions": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("score", "DOUBLE"),
+    ),
+}
