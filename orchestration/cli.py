@@ -53,6 +53,89 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0 if report.usable else 1
 
 
+def _pipeline(args: argparse.Namespace):
+    from orchestration.resources import PipelineResource
+
+    fields = {"cohort_dir": str(Path(args.cohort_dir).resolve()), "data_dir": str(Path(args.data_dir).resolve()),
+              "layout": args.layout, "params": args.params}
+    if args.warehouse:
+        fields["warehouse_dir"] = str(Path(args.warehouse).resolve())
+    if args.rings:
+        fields["rings_mm"] = [float(v) for v in args.rings.split(",")]
+    if args.sequences:
+        fields["sequences"] = args.sequences.split(",")
+    if args.task:
+        fields["tasks"] = [args.task]
+    return PipelineResource(**fields)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dagster as dg
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from orchestration.runner import default_dagster_home, run_cohort
+
+    home = default_dagster_home(args.data_dir)
+    pipeline = _pipeline(args)
+    try:
+        patients = [case.patient_id for case in pipeline.cohort().cases]
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    console = Console()
+    console.print(f"cohort {pipeline.cohort_dir}: {len(patients)} cases; DAGSTER_HOME={home}")
+    instance = dg.DagsterInstance.get()
+    with Progress(console=console) as progress:
+        bar = progress.add_task("patients", total=len(patients))
+        summary = run_cohort(pipeline, instance, workers=args.workers,
+                             on_patient=lambda _: progress.advance(bar))
+    console.print(f"[bold]{len(summary.succeeded)} partitions succeeded, {len(summary.failed)} failed[/bold]")
+    for outcome in summary.failed:
+        console.print(f"  FAILED {outcome.job} {outcome.partition}: {outcome.error}")
+    console.print(f"warehouse: {pipeline.warehouse().database}")
+    ok_patients = {o.partition for o in summary.succeeded if o.job == "patient_job"}
+    return 0 if ok_patients else 1
+
+
+def _dev(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from orchestration.runner import default_dagster_home
+
+    default_dagster_home(args.data_dir)
+    env = {**os.environ, "GLIOMA_RINGS_COHORT": str(Path(args.cohort_dir).resolve()),
+           "GLIOMA_RINGS_DATA": str(Path(args.data_dir).resolve()), "GLIOMA_RINGS_PARAMS": args.params}
+    root = Path(__file__).resolve().parent.parent
+    warehouse = Path(args.data_dir).resolve() / "warehouse"
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
+                          "-h", args.host, "-p", str(args.dagster_port)], env=env, cwd=root),
+        subprocess.Popen(_streamlit_command(warehouse, args.dashboard_port, args.host), env=env, cwd=root),
+    ]
+    print(f"Dagster UI: http://{args.host}:{args.dagster_port}   dashboard: http://{args.host}:{args.dashboard_port}")
+    try:
+        return max(p.wait() for p in processes)
+    except KeyboardInterrupt:
+        for p in processes:
+            p.terminate()
+        return 0
+
+
+def _streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--", "--warehouse", str(warehouse)]
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    return subprocess.call(_streamlit_command(Path(args.warehouse).resolve(), args.port, args.host))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glioma-rings", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +153,33 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--layout", choices=LAYOUTS, default=None)
     ingest.add_argument("--json", action="store_true")
     ingest.set_defaults(func=_ingest)
+
+    run = commands.add_parser("run", help="materialize the whole asset graph for a cohort through Dagster")
+    run.add_argument("cohort_dir")
+    run.add_argument("--layout", choices=LAYOUTS, default=None)
+    run.add_argument("--data-dir", default="data", help="work files, warehouse and DAGSTER_HOME (default: data)")
+    run.add_argument("--warehouse", default=None, help="warehouse folder (default: DATA_DIR/warehouse)")
+    run.add_argument("--task", choices=["grade", "mgmt"], default=None, help="default: both")
+    run.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
+    run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
+    run.add_argument("--params", default="default", help="'default', 'demo' or a PyRadiomics YAML file")
+    run.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
+    run.set_defaults(func=_run)
+
+    dev = commands.add_parser("dev", help="serve the Dagster UI and the dashboard together")
+    dev.add_argument("cohort_dir")
+    dev.add_argument("--data-dir", default="data")
+    dev.add_argument("--params", default="default")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--dagster-port", type=int, default=3000)
+    dev.add_argument("--dashboard-port", type=int, default=8501)
+    dev.set_defaults(func=_dev)
+
+    dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard over a warehouse")
+    dashboard.add_argument("--warehouse", default="data/warehouse")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.set_defaults(func=_dashboard)
     return parser
 
 

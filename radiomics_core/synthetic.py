@@ -5,14 +5,16 @@ Planted truth (what the pipeline must recover):
 * Each patient has a binary outcome ``y`` (1 = WHO grade 4, 0 = WHO grade 2 or 3).
 * **Peritumoral band (strong):** for y = 1, voxels 0 < d <= ``band_mm`` (default 4 mm) outside
   VOI_T (tumor core + edema) get extra fine-grained texture (white noise of standard deviation
-  ``band_texture`` times the background's) and a FLAIR/T2 intensity rise. The effect fades
+  ``band_texture`` times the tissue texture's) and a FLAIR/T2 intensity rise. The effect fades
   linearly from ``band_mm`` to ``band_mm + 2`` mm and is exactly zero beyond that (~6 mm), so rings
   of 10-15 mm dilute it with pure background ("wide rings add noise").
-* **Tumor (weak):** for y = 1, VOI_T intensities rise by ``tumor_shift`` (a fraction of the
-  class-independent between-patient spread), so VOI_T alone predicts grade only modestly.
+* **Tumor (weak):** for y = 1, tumor and edema intensities rise by ``tumor_shift`` (3%), under half
+  the class-independent between-patient spread (8%), so VOI_T alone predicts grade modestly.
+* **Nuisance:** each patient's tissue noise level (+-25%) and tumor brightness vary independently
+  of the class, so a ring's texture only separates classes while the band dominates it.
 * **MGMT (grade 4 only):** methylated tumors get a T1c rise of ``mgmt_shift`` in the 0-3 mm band.
 * Each patient's effect size is drawn around its class mean, so classes overlap (AUC < 1).
-* Clinical: age = 45 + 12 y + N(0, 12) years; P(male) = 0.5 + 0.1 y: mildly associated.
+* Clinical: age = 45 + 6 y + N(0, 12) years; P(male) = 0.5 + 0.1 y: mildly associated.
 
 Anatomy: an ellipsoidal brain (``brain_segmentation``), smooth tissue texture, an irregular
 tumor core of overlapping spheres (label 1 necrosis inside, 4 enhancing rim) and irregular edema
@@ -58,11 +60,15 @@ class DemoConfig:
     shape: tuple[int, int, int] = (112, 112, 80)  # x, y, z voxels
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # mm; e.g. (1, 1, 3) for anisotropic
     band_mm: float = 4.0
-    band_texture: float = 1.2
-    band_shift: float = 0.5  # in units of the background's texture standard deviation
-    tumor_shift: float = 0.25
+    band_texture: float = 0.6  # extra white noise in the band, in units of the tissue texture SD
+    band_shift: float = 0.3  # FLAIR/T2 rise in the band, in units of the tissue texture SD
+    tumor_shift: float = 0.03  # VOI_T rise, as a fraction of the tumor's mean intensity
     mgmt_shift: float = 0.6
     effect_spread: float = 0.35  # per-patient spread of the planted effect (fraction of its mean)
+    # Class-independent differences between patients, which survive z-scoring: tissue noise
+    # level (uniform, +-25%) and tumor/edema brightness (normal, 8% SD).
+    noise_jitter: float = 0.25
+    tumor_jitter: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ def _patients(config: DemoConfig, rng: np.random.Generator) -> list[DemoPatient]
     for index, y in enumerate(outcomes, start=1):
         grade = 4 if y else int(rng.choice([2, 3]))
         mgmt = bool(rng.random() < 0.6) if grade == 4 else None
-        age = int(np.clip(round(45 + 12 * y + rng.normal(0, 12)), 18, 90))
+        age = int(np.clip(round(45 + 6 * y + rng.normal(0, 12)), 18, 90))
         sex = "M" if rng.random() < 0.5 + 0.1 * y else "F"
         patients.append(DemoPatient(f"UCSF-PDGM-{index:03d}", f"UCSF-PDGM-{index:04d}", int(y), grade, mgmt, age, sex))
     return patients
@@ -131,21 +137,24 @@ def patient_volumes(config: DemoConfig, patient: DemoPatient, rng: np.random.Gen
 
     tissue = _smooth_noise(rng, brain.shape, 3.0 / spacing_vox)
     strength = max(0.0, 1.0 + config.effect_spread * rng.standard_normal())
+    noise_level = 0.6 * rng.uniform(1 - config.noise_jitter, 1 + config.noise_jitter)
     images: dict[str, np.ndarray] = {}
     for seq, (bg, edema_mean, core_mean) in _CONTRAST.items():
         texture_sd = 0.06 * bg
-        image = bg + texture_sd * (1.5 * tissue + 0.6 * rng.standard_normal(brain.shape))
+        brightness = rng.normal(1.0, config.tumor_jitter)
+        edema_mean, core_mean = edema_mean * brightness, core_mean * brightness
+        if patient.outcome:
+            edema_mean *= 1 + config.tumor_shift * strength
+            core_mean *= 1 + config.tumor_shift * strength
+        image = bg + texture_sd * (1.5 * tissue + noise_level * rng.standard_normal(brain.shape))
         image = np.where(seg == 2, edema_mean + texture_sd * rng.standard_normal(brain.shape), image)
         image = np.where(core, core_mean + 1.5 * texture_sd * rng.standard_normal(brain.shape), image)
         image = np.where(seg == 1, 0.6 * core_mean + texture_sd * rng.standard_normal(brain.shape), image)
-        # Between-patient variation that carries no class information.
-        image *= rng.normal(1.0, 0.05)
         if patient.outcome:
             fine = texture_sd * config.band_texture * strength * rng.standard_normal(brain.shape)
             image += band * fine
             if seq in ("FLAIR", "T2"):
                 image += band * config.band_shift * strength * texture_sd
-            image += voi_t * config.tumor_shift * strength * (edema_mean - bg) * 0.3
         if seq == "T1c" and patient.mgmt_methylated:
             mgmt_band = (outside > 0) & (outside <= 3.0) & brain
             image += mgmt_band * config.mgmt_shift * texture_sd * max(0.0, 1 + 0.4 * rng.standard_normal())

@@ -1,0 +1,52 @@
+"""glioma-rings dashboard: ``glioma-rings dashboard --warehouse PATH`` or ``streamlit run dashboard/app.py -- --warehouse PATH``."""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit run` puts only dashboard/ on the path
+
+import streamlit as st  # noqa: E402
+
+from dashboard import data  # noqa: E402
+from dashboard.views import clinical, comparison, features, overview, roc, viewer  # noqa: E402
+
+PAGES = ["Cohort overview", "ROC curves", "Model comparison", "Clinical characteristics", "Patient viewer", "Features"]
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--warehouse", default="data/warehouse")
+    parser.add_argument("--work-dir", default=None, help="default: the warehouse's sibling 'work' folder")
+    args, _ = parser.parse_known_args()
+    return args
+
+
+def main() -> None:
+    st.set_page_config(page_title="glioma-rings", layout="wide")
+    args = _arguments()
+    root = str(Path(args.warehouse).resolve())
+    work = Path(args.work_dir) if args.work_dir else Path(root).parent / "work"
+    st.sidebar.title("glioma-rings")
+    page = st.sidebar.radio("Page", PAGES, key="page")
+    st.sidebar.caption(f"Warehouse: {root}")
+    if not data.available(root):
+        st.title("No results yet")
+        st.info(f"The warehouse at {root} is empty or missing. Run `make demo`, or "
+                "`glioma-rings run COHORT_DIR`, then reload this page.")
+        return
+    if page == "Cohort overview":
+        overview.render(root)
+    elif page == "ROC curves":
+        roc.render(root)
+    elif page == "Model comparison":
+        comparison.render(root)
+    elif page == "Clinical characteristics":
+        clinical.render(root)
+    elif page == "Patient viewer":
+        viewer.render(root, work)
+    else:
+        features.render(root)
+
+
+main()

@@ -1,0 +1,29 @@
+"""Cohort overview: cases per class and split, freshness, failed cases with reasons."""
+
+import streamlit as st
+
+from dashboard import data
+
+
+def render(root: str) -> None:
+    st.header("Cohort overview")
+    patients = data.table(root, "patients")
+    issues = data.table(root, "case_issues")
+    splits = data.table(root, "splits")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Cases", len(patients))
+    c2.metric("Usable", int(patients["usable"].sum()))
+    c3.metric("Last materialization", data.freshness(root))
+    st.subheader("Cases per class and split")
+    if splits.empty:
+        st.info("No task splits yet: materialize `splits` (or run the pipeline) to see classes.")
+    else:
+        counts = splits.groupby(["task", "split", "label"]).size().reset_index(name="cases")
+        st.dataframe(counts.pivot_table(index=["task", "label"], columns="split", values="cases", fill_value=0))
+    st.subheader("Failed cases and warnings")
+    if issues.empty:
+        st.success("No case has an issue.")
+    else:
+        shown = issues[["patient_id", "stage", "severity", "kind", "message", "path"]].sort_values(["severity", "patient_id"])
+        st.dataframe(shown, hide_index=True)
+        data.csv_download(shown, "case_issues", "dl_issues")
