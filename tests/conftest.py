@@ -2,10 +2,30 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import DATA
+from tests.builders import BAD, DATA, RINGS, write_ucsf_cohort
 
 
 @pytest.fixture(scope="session")
 def pyradiomics_data():
     """The real PyRadiomics MR samples (brain1, brain2) and their baselines, shipped in tests/data."""
     return DATA / "pyradiomics"
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory):
+    """The real graph materialized once on a 10-case cohort (one corrupt) on an ephemeral instance."""
+    import dagster as dg
+
+    from orchestration.resources import PipelineResource
+    from orchestration.runner import run_cohort
+
+    root = tmp_path_factory.mktemp("pipeline")
+    cohort = write_ucsf_cohort(root / "cohort", n=10)
+    flair = cohort / f"{BAD}_nifti" / f"{BAD}_FLAIR.nii.gz"
+    flair.write_bytes(flair.read_bytes()[:1500])
+    pipeline = PipelineResource(cohort_dir=str(cohort), data_dir=str(root / "data"), params="demo", rings_mm=RINGS,
+                                tasks=["grade"])  # 10 small cases hold too few MGMT-known GBMs
+    instance = dg.DagsterInstance.ephemeral()
+    summary = run_cohort(pipeline, instance, workers=1)
+    yield pipeline, instance, summary
+    instance.dispose()

@@ -1,36 +1,18 @@
 """The Dagster graph on a small cohort: every stage fills the warehouse, bad cases stay contained,
 re-runs are idempotent, and the sensor picks up exactly the new case."""
 
-import shutil
-
 import dagster as dg
 import pytest
 
 from orchestration.definitions import build_definitions
 from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource
-from orchestration.runner import run_cohort, run_patient
-from orchestration.sensors import new_cases_sensor, rings_after_patient
+from orchestration.runner import run_patient
+from orchestration.sensors import new_cases_sensor
 from warehouse import queries
-from tests.builders import write_ucsf_case, write_ucsf_cohort
+from tests.builders import BAD, RINGS, write_ucsf_case
 
 pytestmark = pytest.mark.slow
-BAD = "UCSF-PDGM-0003"
-RINGS = [1.0, 3.0, 10.0]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    cohort = write_ucsf_cohort(root / "cohort", n=10)
-    flair = cohort / f"{BAD}_nifti" / f"{BAD}_FLAIR.nii.gz"
-    flair.write_bytes(flair.read_bytes()[:1500])
-    pipeline = PipelineResource(cohort_dir=str(cohort), data_dir=str(root / "data"), params="demo", rings_mm=RINGS,
-                                tasks=["grade"])  # 10 small cases hold too few MGMT-known GBMs
-    instance = dg.DagsterInstance.ephemeral()
-    summary = run_cohort(pipeline, instance, workers=1)
-    yield pipeline, instance, summary
-    instance.dispose()
 
 
 def _features_per_partition(pipeline):
@@ -38,8 +20,8 @@ def _features_per_partition(pipeline):
     return frame.groupby(["patient_id", "ring_mm"]).size()
 
 
-def test_every_good_case_has_features_for_voi_t_and_every_ring(run):
-    pipeline, _, _ = run
+def test_every_good_case_has_features_for_voi_t_and_every_ring(pipeline_run):
+    pipeline, _, _ = pipeline_run
     counts = _features_per_partition(pipeline)
     patients = {p for p, _ in counts.index}
     assert len(patients) == 9 and BAD not in patients
@@ -47,8 +29,8 @@ def test_every_good_case_has_features_for_voi_t_and_every_ring(run):
     assert counts.nunique() == 1  # the same feature count in every partition
 
 
-def test_a_corrupt_case_fails_only_its_own_partition(run):
-    pipeline, _, summary = run
+def test_a_corrupt_case_fails_only_its_own_partition(pipeline_run):
+    pipeline, _, summary = pipeline_run
     assert [(o.job, o.partition) for o in summary.failed] == [("patient_job", BAD)]
     issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": BAD})
     assert issues.kind.tolist() == ["unreadable_file"]
@@ -57,15 +39,15 @@ def test_a_corrupt_case_fails_only_its_own_partition(run):
     assert not patients.set_index("patient_id").usable[BAD]
 
 
-def test_ring_volumes_are_recorded_and_grow_with_distance(run):
-    pipeline, _, _ = run
+def test_ring_volumes_are_recorded_and_grow_with_distance(pipeline_run):
+    pipeline, _, _ = pipeline_run
     volumes = queries.table(pipeline.warehouse().root, "ring_volumes")
     for _, rows in volumes[volumes.ring_mm > 0].groupby("patient_id"):
         assert rows.sort_values("ring_mm").voxels.is_monotonic_increasing
 
 
-def test_models_evaluations_and_report_are_materialized(run):
-    pipeline, _, _ = run
+def test_models_evaluations_and_report_are_materialized(pipeline_run):
+    pipeline, _, _ = pipeline_run
     root = pipeline.warehouse().root
     metrics = queries.table(root, "model_metrics", {"task": "grade"})
     assert {"VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"} <= set(metrics.model)
@@ -76,16 +58,16 @@ def test_models_evaluations_and_report_are_materialized(run):
     assert "glioma-rings evaluation: grade" in report.read_text()
 
 
-def test_rematerializing_a_partition_replaces_its_rows(run):
-    pipeline, instance, _ = run
+def test_rematerializing_a_partition_replaces_its_rows(pipeline_run):
+    pipeline, instance, _ = pipeline_run
     before = queries.count(pipeline.warehouse().root, "features")
     outcomes = run_patient(pipeline, "UCSF-PDGM-0001", instance)
     assert all(o.success for o in outcomes)
     assert queries.count(pipeline.warehouse().root, "features") == before
 
 
-def test_asset_checks_pass_on_good_partitions(run):
-    _, instance, _ = run
+def test_asset_checks_pass_on_good_partitions(pipeline_run):
+    _, instance, _ = pipeline_run
     for check in ("geometry_consistent", "voi_t_non_empty", "ring_volumes_increase", "finite_features"):
         key = dg.AssetCheckKey(dg.AssetKey("normalized_images" if check == "geometry_consistent" else
                                            "ring_features" if check == "finite_features" else "ring_masks"), check)
@@ -93,8 +75,8 @@ def test_asset_checks_pass_on_good_partitions(run):
         assert record is not None and record.status.value == "SUCCEEDED", check
 
 
-def test_the_sensor_adds_a_new_case_and_only_its_partitions_run(run, tmp_path):
-    pipeline, instance, _ = run
+def test_the_sensor_adds_a_new_case_and_only_its_partitions_run(pipeline_run, tmp_path):
+    pipeline, instance, _ = pipeline_run
     write_ucsf_case(pipeline.cohort().root, "UCSF-PDGM-0011", seed=11)
     runs_before = len(instance.get_runs())
     context = dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline})

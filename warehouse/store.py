@@ -80,7 +80,7 @@ class Warehouse:
                     con.execute("CREATE OR REPLACE TABLE schema_info (version INTEGER, root VARCHAR)")
                     con.execute("INSERT INTO schema_info VALUES (?, ?)", [SCHEMA_VERSION, str(self.root.resolve())])
                 return
-            except duckdb.IOException:
+            except (duckdb.IOException, duckdb.ConnectionException):
                 time.sleep(0.1 * (attempt + 1))
         raise RuntimeError(f"{self.database}: could not create the warehouse views (file locked)")
 
