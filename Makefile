@@ -7,7 +7,7 @@ DEMO_COHORT ?= $(DATA)/demo-cohort
 DEMO_PATIENTS ?= 48
 export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
 
-.PHONY: setup demo test test-fast bench browser-test clean
+.PHONY: setup demo demo-run test test-fast bench browser-test clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,8 +16,18 @@ setup:
 $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv: | setup
 	$(UV) run glioma-rings demo-cohort $(DEMO_COHORT) --patients $(DEMO_PATIENTS)
 
-demo: setup $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv
-	$(UV) run glioma-rings ingest $(DEMO_COHORT)
+demo-run: setup $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv
+	$(UV) run glioma-rings ingest $(DEMO_COHORT) > /dev/null
+	$(UV) run glioma-rings run $(DEMO_COHORT) --data-dir $(DATA) --params demo
+
+# Builds the demo cohort, materializes every asset, then serves the Dagster UI (port 3000) and
+# the dashboard (port 8501) until Ctrl-C.
+demo: demo-run
+	$(UV) run glioma-rings dev $(DEMO_COHORT) --data-dir $(DATA) --params demo
+
+browser-test: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(UV) run pytest -q tests/browser
 
 test: setup
 	$(UV) run pytest -q

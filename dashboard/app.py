@@ -28,7 +28,10 @@ def main() -> None:
     root = str(Path(args.warehouse).resolve())
     work = Path(args.work_dir) if args.work_dir else Path(root).parent / "work"
     st.sidebar.title("glioma-rings")
-    page = st.sidebar.radio("Page", PAGES, key="page")
+    # ?page=ROC+curves opens a page directly (links shared with collaborators, browser tests).
+    requested = st.query_params.get("page")
+    index = PAGES.index(requested) if requested in PAGES else 0
+    page = st.sidebar.radio("Page", PAGES, index=index, key="page")
     st.sidebar.caption(f"Warehouse: {root}")
     if not data.available(root):
         st.title("No results yet")

@@ -38,8 +38,9 @@ def auc_by_ring_chart(metrics: pd.DataFrame, split: str) -> alt.Chart:
     """AUC versus ring distance with CI bars for VOI_P and Combined, VOI_T as a reference line."""
     data = metrics[(metrics["split"] == split) & metrics["model"].isin(["VOI_P", "Combined"])]
     base = alt.Chart(data).encode(x=alt.X("ring_mm:Q", title="Ring distance (mm)"), color=alt.Color("model:N", title="Model"))
-    points = base.mark_line(point=True).encode(y=alt.Y("auc:Q", title="AUC", scale=alt.Scale(domain=[0.3, 1.0])))
-    bars = base.mark_errorbar().encode(y="auc_low:Q", y2="auc_high:Q")
+    scale = alt.Scale(domain=[0.3, 1.0], clamp=True)
+    points = base.mark_line(point=True).encode(y=alt.Y("auc:Q", title="AUC", scale=scale))
+    bars = base.mark_errorbar(clip=True).encode(y=alt.Y("auc_low:Q", scale=scale), y2="auc_high:Q")
     voi_t = metrics[(metrics["split"] == split) & (metrics["model"] == "VOI_T")]
     rule = alt.Chart(voi_t).mark_rule(strokeDash=[6, 3], color="black").encode(y="auc:Q")
     return (points + bars + rule).properties(title=f"AUC by ring ({split}); dashed: VOI_T", width=480, height=320)

@@ -127,6 +127,7 @@ def _streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1") -> l
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer",
             "--", "--warehouse", str(warehouse)]
 
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--patients", type=int, default=48)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--spacing", default="1,1,1", help="voxel spacing x,y,z in mm, e.g. 1,1,3")
-    demo.add_argument("--shape", default="112,112,80", help="voxels x,y,z")
+    demo.add_argument("--shape", default="96,96,64", help="voxels x,y,z (e.g. 240,240,155 for full size)")
     demo.set_defaults(func=_demo_cohort)
 
     ingest = commands.add_parser("ingest", help="find and validate a cohort; print one report per case")

@@ -13,9 +13,9 @@ import dagster as dg
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_features, ring_masks
 from orchestration.assets.modeling import evaluation_reports, feature_tables, fitted_models, splits
 from orchestration.jobs import feature_tables_job, models_job, patient_job, ring_job
-from orchestration.resources import PipelineResource
+from orchestration.resources import PipelineResource, TciaResource
 from orchestration.schedules import refit_schedule
-from orchestration.sensors import models_after_feature_tables, new_cases_sensor, rings_after_patient
+from orchestration.sensors import models_after_feature_tables, new_cases_sensor, rings_after_patient, tcia_poller
 
 ASSETS = [raw_scans, normalized_images, ring_masks, ring_features, feature_tables, splits, fitted_models,
           evaluation_reports]
@@ -35,9 +35,11 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[patient_job, ring_job, feature_tables_job, models_job],
-        sensors=[new_cases_sensor, rings_after_patient, models_after_feature_tables],
+        sensors=[new_cases_sensor, rings_after_patient, models_after_feature_tables, tcia_poller],
         schedules=[refit_schedule],
-        resources={"pipeline": pipeline},
+        resources={"pipeline": pipeline, "tcia": TciaResource(
+            collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
+            landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"))},
         executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
     )
 

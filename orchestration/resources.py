@@ -44,3 +44,12 @@ class PipelineResource(dg.ConfigurableResource):
     def preprocess_config(self) -> PreprocessConfig:
         return PreprocessConfig(spacing_mm=self.spacing_mm, normalization=self.normalization,
                                 n4_bias_correction=self.n4_bias_correction)
+
+
+class TciaResource(dg.ConfigurableResource):
+    """Where the TCIA poller looks (NBIA REST API v4) and where it lands downloads."""
+
+    base_url: str = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
+    collection: str = "TCGA-GBM"
+    modality: str = "MR"
+    landing_dir: str = "data/landing/tcia"

@@ -7,6 +7,7 @@ persistent instance from DAGSTER_HOME), so the runs, their logs and lineage show
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -40,8 +41,11 @@ class RunSummary:
 
 
 def _execute(defs: dg.Definitions, job: str, partition_key, instance: dg.DagsterInstance) -> PartitionOutcome:
+    # Console output stays quiet (the CLI shows progress); every event still goes to the
+    # instance, so the Dagster UI shows the full logs of each run.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = defs.resolve_job_def(job).execute_in_process(partition_key=partition_key, instance=instance,
-                                                          raise_on_error=False)
+                                                          raise_on_error=False, run_config=quiet)
     error = ""
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
@@ -52,6 +56,15 @@ def _execute(defs: dg.Definitions, job: str, partition_key, instance: dg.Dagster
 def ring_keys(pipeline: PipelineResource) -> list[str]:
     wanted = {ring_key(0.0)} | {ring_key(d) for d in pipeline.rings_mm}
     return [k for k in rings_partitions.get_partition_keys() if k in wanted]
+
+
+def _settings(pipeline: PipelineResource) -> dict:
+    """The resource's fields: resources do not pickle, their settings do (for worker processes)."""
+    return {name: getattr(pipeline, name) for name in PipelineResource.model_fields}
+
+
+def _run_patient_in_worker(settings: dict, patient_id: str) -> list[PartitionOutcome]:
+    return run_patient(PipelineResource(**settings), patient_id)
 
 
 def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None
@@ -75,8 +88,8 @@ def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers
     instance.add_dynamic_partitions(patients_partitions.name, [p for p in ids if p not in known])
     summary = RunSummary()
     if workers > 1 and not instance.is_ephemeral:
-        with ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(run_patient, pipeline, p): p for p in ids}
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_patient_in_worker, _settings(pipeline), p): p for p in ids}
             for future in as_completed(futures):
                 summary.outcomes.extend(future.result())
                 if on_patient:

@@ -5,7 +5,7 @@ import dagster as dg
 
 from orchestration.jobs import feature_tables_job, models_job, patient_job, ring_job
 from orchestration.partitions import RING_KEYS, patients_partitions, rings_partitions, tasks_partitions
-from orchestration.resources import PipelineResource
+from orchestration.resources import PipelineResource, TciaResource
 
 
 @dg.sensor(job=patient_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -55,3 +55,30 @@ def models_after_feature_tables(context: dg.RunStatusSensorContext):
         return []
     return [dg.RunRequest(partition_key=task, run_key=f"models-{wave}-{task}")
             for task in tasks_partitions.get_partition_keys()]
+
+
+@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
+def tcia_poller(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.SkipReason:
+    """Download new series of the configured TCIA collection into the landing folder.
+
+    NBIA series carry no tumor segmentation, so a downloaded case waits in the landing folder
+    until its segmentation is added (then it is copied into the cohort like any new case).
+    Off by default: turn it on in the UI once the collection and landing folder are set.
+    """
+    from pathlib import Path
+
+    from radiomics_core.tcia import TciaClient, TciaError
+
+    client = TciaClient(base_url=tcia.base_url)
+    landed, failed = 0, 0
+    for series in client.series(tcia.collection, modality=tcia.modality):
+        if (Path(tcia.landing_dir) / series.patient_id / series.series_uid).exists():
+            continue
+        try:
+            client.download_series(series, Path(tcia.landing_dir))
+            landed += 1
+        except TciaError as error:
+            failed += 1
+            context.log.warning(str(error))
+    return dg.SkipReason(f"{landed} new series landed in {tcia.landing_dir} (waiting for segmentation), "
+                         f"{failed} failed validation")

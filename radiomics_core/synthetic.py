@@ -57,7 +57,7 @@ class DemoConfig:
 
     patients: int = 48
     seed: int = 0
-    shape: tuple[int, int, int] = (112, 112, 80)  # x, y, z voxels
+    shape: tuple[int, int, int] = (96, 96, 64)  # x, y, z voxels
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # mm; e.g. (1, 1, 3) for anisotropic
     band_mm: float = 4.0
     band_texture: float = 0.6  # extra white noise in the band, in units of the tissue texture SD

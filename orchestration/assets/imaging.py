@@ -5,6 +5,8 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
+import warnings
+
 import dagster as dg
 import numpy as np
 import SimpleITK as sitk
@@ -25,7 +27,9 @@ from radiomics_core.validation import geometry_differences, validate_case, Geome
 from warehouse import records
 
 OUTSIDE_BRAIN_MM = 1e6
-PATIENT_OF_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="patient")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)  # stable in practice; beta only in name
+    PATIENT_OF_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="patient")
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 
 import pickle
 
+import warnings
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -16,7 +18,9 @@ from radiomics_core.modeling import fit_task_models
 from radiomics_core.tasks import TASKS, assign_splits
 from warehouse import queries
 
-RING_OF_PATIENT_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    RING_OF_PATIENT_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
 CLASS_NAMES = {"grade": ("WHO 2-3", "WHO 4"), "mgmt": ("unmethylated", "methylated")}
 
 
