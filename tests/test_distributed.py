@@ -12,6 +12,12 @@ from tests.builders import write_ucsf_cohort
 pytestmark = pytest.mark.slow
 
 
+# dagster-dask 0.29.27 submits the DagsterRun record to Dask; for a partitioned run that record
+# holds a partitions subset, which Dask's scheduler iterates and Dagster's @record forbids
+# ("Iteration is not allowed on `@record` KeyRangesPartitionsSubset"; also with dask 2024.10).
+# Every asset here is partitioned, so this stays red until dagster-dask passes the run by
+# reference. strict=True: when upstream fixes it, this test fails and the marker must go.
+@pytest.mark.xfail(strict=True, reason="dagster-dask cannot submit partitioned runs (see comment)")
 def test_patient_job_runs_on_a_local_dask_cluster(tmp_path, monkeypatch):
     cohort = write_ucsf_cohort(tmp_path / "cohort", n=1)
     monkeypatch.setenv("GLIOMA_RINGS_COHORT", str(cohort))
