@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     with Progress(console=console) as progress:
         bar = progress.add_task("patients", total=len(patients))
-        summary = run_cohort(pipeline, instance, workers=args.workers,
+        summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
                              on_patient=lambda _: progress.advance(bar))
     console.print(f"[bold]{len(summary.succeeded)} partitions succeeded, {len(summary.failed)} failed[/bold]")
     for outcome in summary.failed:
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     run.add_argument("--params", default="default", help="'default', 'demo' or a PyRadiomics YAML file")
     run.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
+    run.add_argument("--force", action="store_true",
+                     help="recompute partitions already materialized (default: resume, skipping them)")
     run.set_defaults(func=_run)
 
     dev = commands.add_parser("dev", help="serve the Dagster UI and the dashboard together")

@@ -9,6 +9,7 @@ import dagster as dg
 from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
 from radiomics_core.features import ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
+from radiomics_core.validation import ValidationConfig
 from warehouse.store import Warehouse
 
 
@@ -25,7 +26,7 @@ class PipelineResource(dg.ConfigurableResource):
     brain_clip: bool = True  # clip rings to the brain mask when the case has one
     rings_mm: list[float] = [1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0]
     tasks: list[str] = ["grade", "mgmt"]
-    landing_dir: str | None = None  # a drop folder the sensor watches; default: the cohort folder
+    max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
 
     def cohort(self) -> Cohort:
         config = CohortConfig(layout=self.layout, sequences=tuple(self.sequences))
@@ -37,6 +38,9 @@ class PipelineResource(dg.ConfigurableResource):
 
     def work_dir(self, *parts: str) -> Path:
         return Path(self.data_dir, "work", *parts)
+
+    def validation_config(self) -> ValidationConfig:
+        return ValidationConfig(max_voxels=self.max_voxels)
 
     def extraction_params(self) -> ExtractionParams:
         return ExtractionParams.load(self.params)

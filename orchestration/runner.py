@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from orchestration.definitions import build_definitions
-from orchestration.partitions import patients_partitions, ring_key, rings_partitions
+from orchestration.partitions import patients_partitions, ring_key, ring_mm, rings_partitions
 from orchestration.resources import PipelineResource
+from warehouse import queries
 
 
 @dataclass
@@ -63,40 +64,58 @@ def _settings(pipeline: PipelineResource) -> dict:
     return {name: getattr(pipeline, name) for name in PipelineResource.model_fields}
 
 
-def _run_patient_in_worker(settings: dict, patient_id: str) -> list[PartitionOutcome]:
-    return run_patient(PipelineResource(**settings), patient_id)
+def _run_patient_in_worker(settings: dict, patient_id: str, force: bool) -> list[PartitionOutcome]:
+    return run_patient(PipelineResource(**settings), patient_id, force=force)
 
 
-def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None
-                ) -> list[PartitionOutcome]:
-    """Patient assets, then each ring's mask and features; rings are skipped if the patient failed."""
+def _materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
+    return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
+
+
+def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
+                force: bool = True) -> list[PartitionOutcome]:
+    """Patient assets, then each ring's mask and features; rings are skipped if the patient failed.
+
+    With ``force=False`` a patient already normalized and rings whose features are stored with
+    the current parameters are skipped, so a killed run resumes where it stopped.
+    """
     instance = instance or dg.DagsterInstance.get()
     defs = build_definitions(pipeline)
-    outcomes = [_execute(defs, "patient_job", patient_id, instance)]
-    if outcomes[0].success:
-        for ring in ring_keys(pipeline):
+    outcomes: list[PartitionOutcome] = []
+    if force or patient_id not in _materialized(instance, "normalized_images"):
+        outcomes.append(_execute(defs, "patient_job", patient_id, instance))
+        if not outcomes[-1].success:
+            return outcomes
+    # Stored features with the current parameters count as done; other parameters do not.
+    done = set() if force else queries.extracted_partitions(pipeline.warehouse().root,
+                                                            pipeline.extraction_params().hash)
+    for ring in ring_keys(pipeline):
+        if (patient_id, ring_mm(ring)) not in done:
             key = dg.MultiPartitionKey({"patient": patient_id, "ring": ring})
             outcomes.append(_execute(defs, "ring_job", key, instance))
     return outcomes
 
 
 def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers: int = 2,
-               patients: list[str] | None = None, on_patient=None) -> RunSummary:
-    """Materialize everything for ``patients`` (default: every case in the cohort)."""
+               patients: list[str] | None = None, on_patient=None, force: bool = True) -> RunSummary:
+    """Materialize everything for ``patients`` (default: every case in the cohort).
+
+    ``force=False`` resumes: patient and ring partitions already materialized are not rerun;
+    feature tables and models are always rebuilt (they depend on every case)."""
     ids = patients if patients is not None else [case.patient_id for case in pipeline.cohort().cases]
     known = set(instance.get_dynamic_partitions(patients_partitions.name))
     instance.add_dynamic_partitions(patients_partitions.name, [p for p in ids if p not in known])
     summary = RunSummary()
     if workers > 1 and not instance.is_ephemeral:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_patient_in_worker, _settings(pipeline), p): p for p in ids}
+            futures = {pool.submit(_run_patient_in_worker, _settings(pipeline), p, force): p for p in ids}
             for future in as_completed(futures):
                 summary.outcomes.extend(future.result())
                 if on_patient:
                     on_patient(futures[future])
     else:
         for patient_id in ids:
-            summary.outcomes.extend(run_patient(pipeline, patient_id, instance))
+            summary.outcomes.extend(run_patient(pipeline, patient_id, instance, force=force))
             if on_patient:
                 on_patient(patient_id)
     defs = build_definitions(pipeline)

@@ -1,7 +1,5 @@
 """Every bad input gets its own error kind for its own patient; the other cases still load."""
 
-import csv
-import gzip
 import json
 from pathlib import Path
 
@@ -13,6 +11,8 @@ from orchestration.cli import main
 from radiomics_core.cohort import read_cohort
 from radiomics_core.validation import validate_cohort
 from tests.builders import write_ucsf_cohort, write_volume
+from tests.corruptions import edit_clinical as _edit_clinical
+from tests.corruptions import rewrite_volume as _rewrite
 
 BAD = "UCSF-PDGM-0002"
 
@@ -24,18 +24,6 @@ def cohort_dir(tmp_path):
 
 def _file(cohort_dir: Path, role: str, patient: str = BAD) -> Path:
     return cohort_dir / f"{patient}_nifti" / f"{patient}_{role}.nii.gz"
-
-
-def _rewrite(path: Path, change) -> None:
-    image = sitk.ReadImage(str(path))
-    array = sitk.GetArrayFromImage(image)
-    result = change(array, image)
-    if isinstance(result, sitk.Image):
-        sitk.WriteImage(result, str(path))
-        return
-    out = sitk.GetImageFromArray(result)
-    out.CopyInformation(image)
-    sitk.WriteImage(out, str(path))
 
 
 def _report(cohort_dir):
@@ -155,18 +143,6 @@ def test_unknown_label_values(cohort_dir):
     assert _kinds(report) == ["unknown_label_values"]
     assert "[7]" in report.cases[1].issues[0].message
     _assert_only_bad_case_fails(report)
-
-
-def _edit_clinical(cohort_dir, edit):
-    path = cohort_dir / "UCSF-PDGM-metadata_v5.csv"
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows, fields = list(reader), reader.fieldnames
-    rows = edit(rows)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_images_without_clinical_row_are_a_warning(cohort_dir):

@@ -78,3 +78,11 @@ def last_update(root: Path) -> float | None:
     """Epoch seconds of the newest partition file in the warehouse, or None when empty."""
     files = [p for p in (Warehouse(Path(root)).root / "tables").glob("*/*.parquet") if not p.name.startswith("_")]
     return max((p.stat().st_mtime for p in files), default=None)
+
+
+def extracted_partitions(root: Path, params_hash: str) -> set[tuple[str, float]]:
+    """(patient_id, ring_mm) pairs whose features are stored for these extraction parameters."""
+    with read_only(root) as con:
+        rows = con.execute("SELECT DISTINCT patient_id, ring_mm FROM features WHERE params_hash = ?",
+                           [params_hash]).fetchall()
+    return {(patient, float(ring)) for patient, ring in rows}

@@ -80,7 +80,7 @@ def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
         issue = CaseIssue(patient_id, IssueKind.MISSING_FILE, f"no case folder for {patient_id} under {pipeline.cohort_dir}")
         warehouse.write_partition("case_issues", f"{patient_id}__ingest", records.issue_rows([issue], "ingest"))
         raise dg.Failure(description=str(issue))
-    report = validate_case(case, cohort.issues_for(patient_id))
+    report = validate_case(case, cohort.issues_for(patient_id), pipeline.validation_config())
     warehouse.write_partition("patients", patient_id, records.patient_rows(case, report.usable))
     warehouse.write_partition("clinical", patient_id, records.clinical_rows(case))
     warehouse.write_partition("case_issues", f"{patient_id}__ingest", records.issue_rows(report.issues, "ingest"))

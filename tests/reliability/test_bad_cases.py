@@ -1,0 +1,53 @@
+"""Each bad input fails its own partition with a recorded reason; nothing stored is lost."""
+
+import dagster as dg
+import pytest
+
+from orchestration.resources import PipelineResource
+from orchestration.runner import run_patient
+from tests.builders import write_ucsf_cohort
+from tests.corruptions import CORRUPTIONS
+from warehouse import queries
+
+pytestmark = pytest.mark.slow
+GOOD = ["UCSF-PDGM-0001", "UCSF-PDGM-0002"]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Two good cases fully processed (VOI_T only), before anything goes wrong."""
+    root = tmp_path_factory.mktemp("reliability")
+    cohort = write_ucsf_cohort(root / "cohort", n=2 + len(CORRUPTIONS))
+    pipeline = PipelineResource(cohort_dir=str(cohort), data_dir=str(root / "data"), params="demo", rings_mm=[],
+                                tasks=["grade"])
+    instance = dg.DagsterInstance.ephemeral()
+    patients = [case.patient_id for case in pipeline.cohort().cases]
+    instance.add_dynamic_partitions("patients", patients)
+    for patient in GOOD:
+        assert all(o.success for o in run_patient(pipeline, patient, instance))
+    yield pipeline, instance, dict(zip(CORRUPTIONS, patients[2:]))
+    instance.dispose()
+
+
+def _good_rows(pipeline) -> dict[str, int]:
+    root = pipeline.warehouse().root
+    return {table: int(queries.table(root, table).patient_id.isin(GOOD).sum())
+            for table in ("patients", "clinical", "features", "ring_volumes")}
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_a_bad_case_fails_alone_with_its_reason_and_loses_nothing(stored, name):
+    pipeline, instance, victims = stored
+    patient = victims[name]
+    damage, kind, still_runs = CORRUPTIONS[name]
+    before = _good_rows(pipeline)
+    damage(pipeline.cohort().root, patient)
+    outcomes = run_patient(pipeline, patient, instance)
+    issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": patient})
+    assert kind in issues.kind.tolist()
+    assert issues.message.str.len().min() > 20  # a sentence a user can act on, not a code
+    assert all(o.success for o in outcomes) == still_runs
+    if not still_runs:
+        assert [o.job for o in outcomes] == ["patient_job"]  # its rings never start
+        assert patient in outcomes[0].error
+    assert _good_rows(pipeline) == before
