@@ -5,6 +5,8 @@ UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
 DATA ?= data
 DEMO_COHORT ?= $(DATA)/demo-cohort
 DEMO_PATIENTS ?= 48
+# Text files are UTF-8 whatever the machine's locale (CI may run without LANG).
+export PYTHONUTF8 := 1
 export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
 
 .PHONY: setup demo demo-run test test-fast bench browser-test clean

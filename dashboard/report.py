@@ -36,6 +36,7 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
     tmp = path.with_suffix(".partial")
     tmp.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
                    f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
-                   f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
+                   f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>",
+                   encoding="utf-8")
     tmp.replace(path)
     return path

@@ -132,7 +132,7 @@ def default_dagster_home(data_dir: str) -> str:
     os.makedirs(home, exist_ok=True)
     config = os.path.join(home, "dagster.yaml")
     if not os.path.exists(config):
-        with open(config, "w") as handle:
+        with open(config, "w", encoding="utf-8") as handle:
             handle.write("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = home
     return home

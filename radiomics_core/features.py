@@ -50,13 +50,13 @@ class ExtractionParams:
     def load(cls, source: str | Path) -> "ExtractionParams":
         """A shipped parameter set by name ('default', 'demo') or a user's YAML file."""
         if isinstance(source, str) and not source.endswith((".yaml", ".yml")):
-            text = resources.files("radiomics_core.params").joinpath(f"{source}.yaml").read_text()
+            text = resources.files("radiomics_core.params").joinpath(f"{source}.yaml").read_text(encoding="utf-8")
             name = source
         else:
             path = Path(source)
             if not path.is_file():
                 raise ValueError(f"{path}: parameter file does not exist")
-            text, name = path.read_text(), str(path)
+            text, name = path.read_text(encoding="utf-8"), str(path)
         content = yaml.safe_load(text) or {}
         setting = content.get("setting") or {}
         if setting.get("resampledPixelSpacing"):

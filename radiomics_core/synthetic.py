@@ -208,7 +208,7 @@ def write_demo_cohort(out_dir: Path, config: DemoConfig = DemoConfig(), progress
 
 
 def write_metadata_csv(path: Path, patients: list[DemoPatient]) -> None:
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=METADATA_HEADER)
         writer.writeheader()
         for p in patients:

@@ -68,7 +68,7 @@ def write_brats_case(root: Path, case_id: str, names: dict[str, str], sep: str, 
 def write_manifest(root: Path, rows: list[dict[str, str]]) -> Path:
     fields = sorted({key for row in rows for key in row}, key=lambda k: (k != "patient_id", k))
     path = root / "manifest.csv"
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)

@@ -46,10 +46,10 @@ def _stray_label(array, _):
 
 def edit_clinical(cohort: Path, edit: Callable[[list[dict]], list[dict]]) -> None:
     path = cohort / "UCSF-PDGM-metadata_v5.csv"
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows, fields = list(reader), reader.fieldnames
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(edit(rows))

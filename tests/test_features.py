@@ -21,7 +21,7 @@ MESH_FEATURES = {"MeshVolume", "SurfaceArea", "Sphericity", "SurfaceVolumeRatio"
 def baseline(data, case):
     values, settings = {}, None
     for klass in CLASSES:
-        with open(data / "baseline" / f"baseline_{klass}.csv", newline="") as handle:
+        with open(data / "baseline" / f"baseline_{klass}.csv", newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 if row["featureName"] == "diagnostics_Configuration_Settings":
                     settings = ast.literal_eval(row[case])

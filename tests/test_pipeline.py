@@ -55,7 +55,7 @@ def test_models_evaluations_and_report_are_materialized(pipeline_run):
     assert queries.count(root, "clinical_characteristics") > 0
     assert queries.count(root, "selected_features") > 0
     report = pipeline.work_dir("reports", "grade.html")
-    assert "glioma-rings evaluation: grade" in report.read_text()
+    assert "glioma-rings evaluation: grade" in report.read_text(encoding="utf-8")
 
 
 def test_rematerializing_a_partition_replaces_its_rows(pipeline_run):

@@ -75,3 +75,19 @@ def test_page_loads_in_a_real_browser(server, browser, page_title):
     assert page_title in text
     assert "Traceback" not in text and exceptions == 0
     assert not errors, errors
+
+
+def test_the_evaluation_report_opens_in_a_browser(pipeline_run, browser):
+    pipeline, _, _ = pipeline_run
+    ARTIFACTS.mkdir(exist_ok=True)
+    report = pipeline.work_dir("reports", "grade.html").resolve()
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report.as_uri())
+    page.get_by_role("heading", name="glioma-rings evaluation: grade").wait_for(timeout=30_000)
+    page.wait_for_selector("#figures canvas, #figures svg", timeout=30_000)  # Vega drew offline
+    page.screenshot(path=str(ARTIFACTS / "report_grade.png"), full_page=True)
+    page.close()
+    assert not errors, errors
+    assert report.with_name("grade_roc_test.svg").exists() and report.with_name("grade_roc_test.png").exists()
