@@ -24,8 +24,9 @@ import numpy as np
 import radiomics
 import SimpleITK as sitk
 import yaml
-from radiomics import featureextractor, imageoperations
+from radiomics import featureextractor, getFeatureClasses, imageoperations
 
+from radiomics_core.fast_glcm import FastGLCM
 from radiomics_core.validation import GeometryTolerance, geometry_differences
 
 SHAPE_SEQUENCE = "mask"
@@ -198,6 +199,20 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
             for filtered, type_name, kwargs in generator:
                 for ring, box in boxes.items():
                     cropped, mask = imageoperations.cropToTumorMask(filtered, vois[ring], box)
-                    for name, value in extractor.computeFeatures(cropped, mask, type_name, **kwargs).items():
+                    for name, value in _texture_features(extractor, cropped, mask, type_name, kwargs):
                         rows.append(FeatureRow(ring, sequence, name, float(value)))
     return CaseFeatures(rows, statuses, params.hash)
+
+
+def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,
+                      image_type: str, settings: dict):
+    """``RadiomicsFeatureExtractor.computeFeatures`` with FastGLCM in place of PyRadiomics' GLCM."""
+    classes = {**getFeatureClasses(), "glcm": FastGLCM}
+    for class_name, feature_names in extractor.enabledFeatures.items():
+        if class_name.startswith("shape"):
+            continue
+        feature_class = classes[class_name](image, mask, **settings)
+        for feature in feature_names or []:
+            feature_class.enableFeatureByName(feature)
+        for name, value in feature_class.execute().items():
+            yield f"{image_type}_{class_name}_{name}", value
