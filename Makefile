@@ -9,7 +9,7 @@ DEMO_PATIENTS ?= 48
 export PYTHONUTF8 := 1
 export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
 
-.PHONY: setup demo demo-run test test-fast bench browser-test clean
+.PHONY: setup lint demo demo-run test test-fast bench browser-test clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -31,7 +31,10 @@ browser-test: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(UV) run pytest -q tests/browser
 
-test: setup
+lint: setup
+	$(UV) run ruff check --select F,E9 .
+
+test: setup lint
 	$(UV) run pytest -q
 
 test-fast: setup

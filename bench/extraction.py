@@ -13,7 +13,6 @@ process on one core so peak memory (max RSS) is its own. Prints, as the last lin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import resource

@@ -19,8 +19,7 @@ def rewrite_volume(path: Path, change: Callable) -> None:
     image = sitk.ReadImage(str(path))
     result = change(sitk.GetArrayFromImage(image), image)
     if not isinstance(result, sitk.Image):
-        array, result = result, sitk.GetImageFromArray(result)
-        result.CopyInformation(image)
+        result = _with_info(result, image)
     sitk.WriteImage(result, str(path))
 
 

@@ -1,6 +1,5 @@
 """Each supported layout is found, read and matched to its clinical rows."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import SimpleITK as sitk
 
 from radiomics_core.cohort import CohortConfig, detect_layout, read_cohort
 from radiomics_core.validation import validate_cohort
-from tests.builders import write_brats_case, write_manifest, write_ucsf_cohort, write_ucsf_case, write_volume
+from tests.builders import write_brats_case, write_manifest, write_ucsf_cohort, write_ucsf_case
 
 
 def test_ucsf_pdgm_folders_match_three_digit_clinical_ids(tmp_path):

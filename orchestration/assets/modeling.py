@@ -6,7 +6,6 @@ import pickle
 import warnings
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from orchestration.assets.imaging import ring_features
