@@ -2,6 +2,7 @@
 science settings. Dagster config, not globals: change it in the launchpad or in definitions."""
 
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,7 @@ import dagster as dg
 from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
 from radiomics_core.features import ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
+from radiomics_core.tasks import TASKS, TaskConfig
 from radiomics_core.validation import ValidationConfig
 from warehouse.store import Warehouse
 
@@ -26,6 +28,7 @@ class PipelineResource(dg.ConfigurableResource):
     brain_clip: bool = True  # clip rings to the brain mask when the case has one
     rings_mm: list[float] = [1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0]
     tasks: list[str] = ["grade", "mgmt"]
+    classifier: str = "logistic"  # on the selected features: "logistic" (the thesis), "svm", "random_forest"
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
 
     def cohort(self) -> Cohort:
@@ -41,6 +44,9 @@ class PipelineResource(dg.ConfigurableResource):
 
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig(max_voxels=self.max_voxels)
+
+    def task(self, name: str) -> TaskConfig:
+        return replace(TASKS[name], classifier=self.classifier)
 
     def extraction_params(self) -> ExtractionParams:
         return ExtractionParams.load(self.params)

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from radiomics_core.selection import RECIPES, selected_coefficients
+from radiomics_core.selection import RECIPES, make_classifier, selected_coefficients
 from radiomics_core.tasks import TaskConfig
 
 CLINICAL_VARIABLES = ("age", "sex_male")
@@ -88,15 +87,15 @@ def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matr
 
     models: list[FittedModel] = []
     voi_t = matrices[0.0].loc[patients]
-    models.append(_fit("VOI_T", None, voi_t, y, train, task, recipe(task.seed)))
+    models.append(_fit("VOI_T", None, voi_t, y, train, task, recipe(task.seed, task.classifier)))
     best: FittedModel | None = None
     for ring_mm in sorted(r for r in matrices if r > 0):
         ring = matrices[ring_mm].loc[patients]
-        models.append(_fit("VOI_P", ring_mm, ring, y, train, task, recipe(task.seed)))
+        models.append(_fit("VOI_P", ring_mm, ring, y, train, task, recipe(task.seed, task.classifier)))
         combined = combined_matrix(voi_t, ring, ring_mm)
-        model = _fit("Combined", ring_mm, combined, y, train, task, recipe(task.seed))
+        model = _fit("Combined", ring_mm, combined, y, train, task, recipe(task.seed, task.classifier))
         # The best radscore for Clinical-Omics is chosen on the training split only (cross-validated).
-        cv = _cv_scores(lambda: recipe(task.seed), combined.loc[train], y.loc[train], task.seed)
+        cv = _cv_scores(lambda: recipe(task.seed, task.classifier), combined.loc[train], y.loc[train], task.seed)
         from sklearn.metrics import roc_auc_score
         model.cv_auc = float(roc_auc_score(y.loc[train], cv))
         models.append(model)
@@ -123,5 +122,5 @@ def _logit(p: pd.Series) -> pd.Series:
 
 
 def _logistic(seed: int) -> Pipeline:
-    return Pipeline([("scale", StandardScaler()), ("classifier", LogisticRegression(max_iter=5000, random_state=seed))]
+    return Pipeline([("scale", StandardScaler()), ("classifier", make_classifier("logistic", seed))]
                     ).set_output(transform="pandas")

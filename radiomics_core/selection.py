@@ -127,11 +127,24 @@ def _start() -> list[tuple[str, object]]:
     ]
 
 
-def _classifier(seed: int) -> LogisticRegression:
-    return LogisticRegression(max_iter=5000, random_state=seed)
+CLASSIFIERS = ("logistic", "svm", "random_forest")
 
 
-def grade_pipeline(seed: int = 0) -> Pipeline:
+def make_classifier(kind: str, seed: int):
+    """The model on the selected features: logistic regression (the thesis' radscore), a linear
+    SVM with Platt-scaled probabilities, or a random forest."""
+    if kind == "logistic":
+        return LogisticRegression(max_iter=5000, random_state=seed)
+    if kind == "svm":
+        from sklearn.svm import SVC
+        return SVC(kernel="linear", probability=True, random_state=seed)
+    if kind == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+        return RandomForestClassifier(n_estimators=300, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    raise ValueError(f"unknown classifier {kind!r}; choose one of {', '.join(CLASSIFIERS)}")
+
+
+def grade_pipeline(seed: int = 0, classifier: str = "logistic") -> Pipeline:
     """Part I: Levene + t-test, Pearson |r| > 0.9 pruning, mRMR top 10, LASSO, logistic radscore."""
     return Pipeline([
         *_start(),
@@ -139,17 +152,17 @@ def grade_pipeline(seed: int = 0) -> Pipeline:
         ("pearson", CorrelationPruner(0.9)),
         ("mrmr", MRMRSelector(10)),
         ("lasso", LassoSelector(random_state=seed)),
-        ("classifier", _classifier(seed)),
+        ("classifier", make_classifier(classifier, seed)),
     ]).set_output(transform="pandas")
 
 
-def mgmt_pipeline(seed: int = 0) -> Pipeline:
+def mgmt_pipeline(seed: int = 0, classifier: str = "logistic") -> Pipeline:
     """Part II: LASSO non-zero, then Pearson |r| > 0.85 pruning, logistic radscore."""
     return Pipeline([
         *_start(),
         ("lasso", LassoSelector(random_state=seed)),
         ("pearson", CorrelationPruner(0.85)),
-        ("classifier", _classifier(seed)),
+        ("classifier", make_classifier(classifier, seed)),
     ]).set_output(transform="pandas")
 
 
@@ -157,6 +170,9 @@ RECIPES = {"grade": grade_pipeline, "mgmt": mgmt_pipeline}
 
 
 def selected_coefficients(pipeline: Pipeline) -> dict[str, float]:
-    """The features a fitted pipeline's classifier uses, with their logistic coefficients."""
+    """The features a fitted pipeline's classifier uses, with their coefficients (linear models)
+    or impurity importances (random forest)."""
     names = pipeline[:-1].get_feature_names_out()
-    return dict(zip(names, pipeline[-1].coef_.ravel().tolist()))
+    model = pipeline[-1]
+    weights = model.coef_ if hasattr(model, "coef_") else model.feature_importances_
+    return dict(zip(names, np.ravel(weights).tolist()))

@@ -15,6 +15,7 @@ class TaskConfig:
     name: str  # "grade" or "mgmt" (also the selection recipe)
     test_fraction: float
     seed: int = 0
+    classifier: str = "logistic"  # or "svm", "random_forest" (radiomics_core.selection.CLASSIFIERS)
 
     def labels(self, clinical: pd.DataFrame) -> pd.Series:
         """1/0 label per patient_id for the patients the task applies to."""

@@ -4,11 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import net_benefit, threshold_metrics, youden_threshold
-from radiomics_core.selection import CorrelationPruner, LassoSelector, MRMRSelector, TTestSelector, grade_pipeline
+from radiomics_core.selection import (
+    CorrelationPruner,
+    LassoSelector,
+    MRMRSelector,
+    TTestSelector,
+    grade_pipeline,
+    selected_coefficients,
+)
 from radiomics_core.tasks import TASKS, assign_splits
 
 
@@ -109,3 +116,13 @@ def test_clinical_table_uses_fisher_for_small_counts_and_mann_whitney_for_skewed
     label = train.loc[train.variable == "age", "comparison"].iloc[0]
     normal = min(stats.shapiro(a).pvalue, stats.shapiro(b).pvalue) >= 0.05
     assert ("t-test" in label) if normal else label == "train (Mann-Whitney U)"
+
+
+@pytest.mark.parametrize("classifier", ["logistic", "svm", "random_forest"])
+def test_each_classifier_scores_the_selected_features(data, classifier):
+    X, y = data
+    pipeline = grade_pipeline(classifier=classifier).fit(X.iloc[:80], y.iloc[:80])
+    weights = selected_coefficients(pipeline)
+    assert weights and set(weights) <= set(X.columns)
+    score = pipeline.predict_proba(X.iloc[80:])[:, 1]
+    assert roc_auc_score(y.iloc[80:], score) > 0.6  # chance is 0.5; the signal lives in two features

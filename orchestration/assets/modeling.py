@@ -14,7 +14,7 @@ from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import TASKS, assign_splits
+from radiomics_core.tasks import assign_splits
 from warehouse import queries
 
 with warnings.catch_warnings():
@@ -53,7 +53,7 @@ def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
 @dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[feature_tables], kinds={"duckdb"})
 def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Stratified, seeded train/test split of the task's patients; earlier assignments never move."""
-    task = TASKS[context.partition_key]
+    task = pipeline.task(context.partition_key)
     warehouse = pipeline.warehouse()
     labels = task.labels(_clinical(pipeline))
     existing = queries.table(warehouse.root, "splits", {"task": task.name})
@@ -71,7 +71,7 @@ def _model_path(pipeline: PipelineResource, task: str):
 @dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[splits, feature_tables], kinds={"sklearn"})
 def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
-    task = TASKS[context.partition_key]
+    task = pipeline.task(context.partition_key)
     warehouse = pipeline.warehouse()
     split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
     if split_rows.empty or split_rows.label.nunique() < 2:
@@ -103,7 +103,7 @@ def evaluation_reports(context: dg.AssetExecutionContext, pipeline: PipelineReso
     HTML report for one task."""
     from dashboard.report import write_report
 
-    task = TASKS[context.partition_key]
+    task = pipeline.task(context.partition_key)
     warehouse = pipeline.warehouse()
     models = pickle.loads(_model_path(pipeline, task.name).read_bytes())
     split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
