@@ -10,11 +10,19 @@ code; tests/test_features.py checks all of them against PyRadiomics to 1e-6.
 
 from __future__ import annotations
 
+import logging
+
 import numpy
 from radiomics.glcm import RadiomicsGLCM
 
 
 class FastGLCM(RadiomicsGLCM):
+    def __init__(self, inputImage, inputMask, **kwargs):
+        super().__init__(inputImage, inputMask, **kwargs)
+        # PyRadiomics names a class's logger after its module; keep ours under "radiomics" so
+        # PyRadiomics' log settings (features.py keeps errors only) apply to it too.
+        self.logger = logging.getLogger("radiomics.glcm")
+
     def getMCCFeatureValue(self):
         px = self.coefficients["px"]  # (Nv, Ng, 1, Na)
         py = self.coefficients["py"]  # (Nv, 1, Ng, Na)
