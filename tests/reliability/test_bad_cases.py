@@ -51,3 +51,43 @@ def test_a_bad_case_fails_alone_with_its_reason_and_loses_nothing(stored, name):
         assert [o.job for o in outcomes] == ["patient_job"]  # its rings never start
         assert patient in outcomes[0].error
     assert _good_rows(pipeline) == before
+
+
+def test_a_duplicated_patient_fails_both_copies_and_loses_nothing(stored):
+    pipeline, instance, victims = stored
+    import shutil
+    patient = victims["missing_clinical_row"]  # a case that otherwise runs
+    cohort = pipeline.cohort().root
+    before = _good_rows(pipeline)
+    shutil.copytree(cohort / f"{patient}_nifti", cohort / "second-copy" / f"{patient}_nifti")
+    try:
+        outcomes = run_patient(pipeline, patient, instance)
+    finally:
+        shutil.rmtree(cohort / "second-copy")
+    assert not outcomes[0].success and "duplicate_patient_id" in outcomes[0].error
+    issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": patient})
+    assert "duplicate_patient_id" in issues.kind.tolist()
+    assert _good_rows(pipeline) == before
+
+
+def test_ids_dagster_would_reject_become_safe_partitions_end_to_end(tmp_path):
+    from orchestration.runner import run_cohort
+    from tests.builders import small_case_volumes, write_manifest, write_volume
+
+    rows = []
+    for k, source_id in enumerate(["a|b", "../g", "e f,h"]):
+        volumes = small_case_volumes(k)
+        for role in ("FLAIR", "tumor_segmentation"):
+            write_volume(volumes[role], tmp_path / "cohort" / f"c{k}" / f"{role}.nii.gz")
+        rows.append({"patient_id": source_id, "FLAIR": f"c{k}/FLAIR.nii.gz", "seg": f"c{k}/tumor_segmentation.nii.gz"})
+    write_manifest(tmp_path / "cohort", rows)
+    pipeline = PipelineResource(cohort_dir=str(tmp_path / "cohort"), data_dir=str(tmp_path / "data"),
+                                params="demo", rings_mm=[1.0], sequences=["FLAIR"], tasks=[])
+    with dg.DagsterInstance.ephemeral() as instance:
+        summary = run_cohort(pipeline, instance, workers=1)
+    assert not summary.failed, summary.failed
+    patients = queries.table(pipeline.warehouse().root, "patients")
+    assert sorted(patients.source_id) == ["../g", "a|b", "e f,h"]
+    assert not patients.patient_id.str.contains(r"[|,/ ]").any()
+    features = queries.table(pipeline.warehouse().root, "features")
+    assert set(features.patient_id) == set(patients.patient_id)
