@@ -136,8 +136,10 @@ def make_classifier(kind: str, seed: int):
     if kind == "logistic":
         return LogisticRegression(max_iter=5000, random_state=seed)
     if kind == "svm":
+        from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import SVC
-        return SVC(kernel="linear", probability=True, random_state=seed)
+        # scikit-learn 1.9 deprecates SVC(probability=True) for this equivalent.
+        return CalibratedClassifierCV(SVC(kernel="linear", random_state=seed), ensemble=False)
     if kind == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
         return RandomForestClassifier(n_estimators=300, min_samples_leaf=2, random_state=seed, n_jobs=1)
@@ -174,5 +176,7 @@ def selected_coefficients(pipeline: Pipeline) -> dict[str, float]:
     or impurity importances (random forest)."""
     names = pipeline[:-1].get_feature_names_out()
     model = pipeline[-1]
+    if hasattr(model, "calibrated_classifiers_"):  # the SVM inside its probability calibration
+        model = model.calibrated_classifiers_[0].estimator
     weights = model.coef_ if hasattr(model, "coef_") else model.feature_importances_
     return dict(zip(names, np.ravel(weights).tolist()))

@@ -45,18 +45,26 @@ def _delong_components(y: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndar
         aucs[r] = (t[:m].sum() - m * (m + 1) / 2) / (m * n)
         v10[r] = (t[:m] - tx) / n
         v01[r] = 1.0 - (t[m:] - tz) / m
+    if m < 2 or n < 2:
+        # One case in a class: DeLong's variance is undefined.
+        return aucs, np.full((k, k), np.nan)
     s10 = np.atleast_2d(np.cov(v10))
     s01 = np.atleast_2d(np.cov(v01))
     return aucs, s10 / m + s01 / n
 
 
 def auc_ci(y_true, score, level: float = 0.95) -> tuple[float, float, float]:
-    """(auc, low, high): the AUC with a DeLong-variance normal interval, clipped to [0, 1]."""
+    """(auc, low, high): the AUC with a DeLong-variance normal interval, clipped to [0, 1].
+
+    With a single case in a class the interval is undefined: low and high are NaN.
+    """
     y, (s,) = _check(y_true, score)
     aucs, cov = _delong_components(y, [s])
-    se = float(np.sqrt(max(cov[0, 0], 0.0)))
+    se = float(np.sqrt(max(cov[0, 0], 0.0))) if np.isfinite(cov[0, 0]) else float("nan")
     half = stats.norm.ppf(0.5 + level / 2) * se
     auc = float(aucs[0])
+    if np.isnan(half):
+        return auc, float("nan"), float("nan")
     return auc, max(0.0, auc - half), min(1.0, auc + half)
 
 
@@ -69,14 +77,20 @@ class DeLongResult:
 
 
 def delong_test(y_true, score_a, score_b) -> DeLongResult:
-    """Paired two-sided DeLong test of AUC(score_a) = AUC(score_b) on the same cases."""
+    """Paired two-sided DeLong test of AUC(score_a) = AUC(score_b) on the same cases.
+
+    When the paired variance is zero and the AUCs differ, z and p_value are NaN (undefined).
+    """
     y, (a, b) = _check(y_true, score_a, score_b)
     aucs, cov = _delong_components(y, [a, b])
     variance = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     diff = aucs[0] - aucs[1]
-    if variance <= 1e-15:
-        z = 0.0 if abs(diff) < 1e-12 else float(np.sign(diff) * np.inf)
-    else:
-        z = float(diff / np.sqrt(variance))
+    if not variance > 1e-15:  # zero, or NaN with a single case in a class
+        # No spread to test against (a handful of cases, or perfect separation by both scores):
+        # equal AUCs do not differ; different ones cannot be tested, so z and p are undefined.
+        if abs(diff) < 1e-12:
+            return DeLongResult(float(aucs[0]), float(aucs[1]), 0.0, 1.0)
+        return DeLongResult(float(aucs[0]), float(aucs[1]), float("nan"), float("nan"))
+    z = float(diff / np.sqrt(variance))
     p = float(2 * stats.norm.sf(abs(z)))
     return DeLongResult(float(aucs[0]), float(aucs[1]), z, p)

@@ -73,3 +73,15 @@ def test_a_clearly_better_score_is_significant(data):
 def test_one_class_only_is_refused():
     with pytest.raises(ValueError, match="both classes"):
         auc_ci([1, 1, 1], [0.1, 0.2, 0.3])
+
+
+def test_a_difference_without_variance_is_undefined_not_infinitely_significant():
+    y = [0, 0, 1, 1]
+    result = delong_test(y, [0.1, 0.2, 0.8, 0.9], [0.8, 0.9, 0.1, 0.2])  # perfect and perfectly wrong
+    assert (result.auc_a, result.auc_b) == (1.0, 0.0)
+    assert np.isnan(result.z) and np.isnan(result.p_value)
+
+
+def test_a_single_case_in_a_class_has_no_interval():
+    auc, low, high = auc_ci([0, 1, 1, 1], [0.1, 0.5, 0.8, 0.9])
+    assert auc == 1.0 and np.isnan(low) and np.isnan(high)
