@@ -46,3 +46,13 @@ def csv_download(frame: pd.DataFrame, name: str, key: str) -> None:
 def model_options(metrics: pd.DataFrame) -> list[str]:
     from dashboard.charts import model_label
     return sorted({model_label(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])})
+
+
+def task_rows(root: str, name: str, missing: str, key: str) -> tuple[str, pd.DataFrame] | None:
+    """A page's table and the task the user picks, or None (with a hint) while it is empty."""
+    frame = table(root, name)
+    if frame.empty:
+        st.info(missing)
+        return None
+    task = st.selectbox("Task", sorted(frame["task"].unique()), key=key)
+    return task, frame[frame["task"] == task]

@@ -11,6 +11,7 @@ per sequence, and stored under the pseudo-sequence ``mask``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -70,8 +71,14 @@ class ExtractionParams:
 
     def expected_feature_count(self) -> int:
         """How many features one VOI of one sequence yields (shape excluded)."""
-        extractor = self.extractor()
-        return sum(1 for name in _feature_names(extractor) if "_shape_" not in name)
+        return _expected_feature_count(self.hash, json.dumps(self.content, sort_keys=True, default=str))
+
+
+@functools.cache
+def _expected_feature_count(params_hash: str, content_json: str) -> int:
+    # Memoized per parameter set: every ring_features partition asks, the answer never changes.
+    extractor = featureextractor.RadiomicsFeatureExtractor(json.loads(content_json))
+    return sum(1 for name in _feature_names(extractor) if "_shape_" not in name)
 
 
 def _feature_names(extractor: featureextractor.RadiomicsFeatureExtractor) -> list[str]:

@@ -7,12 +7,11 @@ from dashboard import data
 
 def render(root: str) -> None:
     st.header("Clinical characteristics")
-    table = data.table(root, "clinical_characteristics")
-    if table.empty:
-        st.info("No clinical table yet: materialize `evaluation_reports`.")
+    picked = data.task_rows(root, "clinical_characteristics",
+                            "No clinical table yet: materialize `evaluation_reports`.", "clin_task")
+    if picked is None:
         return
-    task = st.selectbox("Task", sorted(table["task"].unique()), key="clin_task")
-    subset = table[table["task"] == task]
+    task, subset = picked
     wide = subset.pivot_table(index=["variable", "level"], columns="group", values="summary", aggfunc="first")
     p_values = subset.groupby(["variable", "comparison"])["p_value"].first().unstack()
     st.dataframe(wide)

@@ -7,13 +7,12 @@ from dashboard import charts, data
 
 def render(root: str) -> None:
     st.header("Model comparison")
-    metrics = data.table(root, "model_metrics")
-    if metrics.empty:
-        st.info("No models evaluated yet: materialize `evaluation_reports`.")
+    picked = data.task_rows(root, "model_metrics", "No models evaluated yet: materialize `evaluation_reports`.",
+                            "cmp_task")
+    if picked is None:
         return
-    task = st.selectbox("Task", sorted(metrics["task"].unique()), key="cmp_task")
+    task, task_metrics = picked
     split = st.selectbox("Split", ["test", "train"], key="cmp_split")
-    task_metrics = metrics[metrics["task"] == task]
     st.altair_chart(charts.auc_by_ring_chart(task_metrics, split))
     delong = data.table(root, "delong_tests", (("task", task),))
     if not delong.empty:

@@ -7,12 +7,12 @@ from dashboard import charts, data
 
 def render(root: str) -> None:
     st.header("Features")
-    selected = data.table(root, "selected_features")
-    if selected.empty:
-        st.info("No fitted models yet: materialize `fitted_models`.")
+    picked = data.task_rows(root, "selected_features", "No fitted models yet: materialize `fitted_models`.",
+                            "feat_task")
+    if picked is None:
         return
-    task = st.selectbox("Task", sorted(selected["task"].unique()), key="feat_task")
-    subset = charts.with_labels(selected[selected["task"] == task])
+    task, selected = picked
+    subset = charts.with_labels(selected)
     model = st.selectbox("Model", sorted(subset["label"].unique()), key="feat_model")
     chosen = subset[subset["label"] == model][["feature", "coefficient"]].sort_values("coefficient", key=abs, ascending=False)
     st.dataframe(chosen.round(4), hide_index=True)

@@ -7,13 +7,13 @@ from dashboard import charts, data
 
 def render(root: str) -> None:
     st.header("ROC curves")
-    metrics = data.table(root, "model_metrics")
-    if metrics.empty:
-        st.info("No models evaluated yet: materialize `evaluation_reports`.")
+    picked = data.task_rows(root, "model_metrics", "No models evaluated yet: materialize `evaluation_reports`.",
+                            "roc_task")
+    if picked is None:
         return
-    task = st.selectbox("Task", sorted(metrics["task"].unique()), key="roc_task")
+    task, metrics = picked
     split = st.selectbox("Split", ["test", "train"], key="roc_split")
-    subset = charts.with_labels(metrics[(metrics["task"] == task) & (metrics["split"] == split)])
+    subset = charts.with_labels(metrics[metrics["split"] == split])
     options = sorted(subset["label"].unique())
     default = [o for o in options if o.startswith(("VOI_T", "Clinical")) or o.startswith("Combined 1 ")][:4]
     chosen = st.multiselect("Models", options, default=default or options[:3], key="roc_models")
