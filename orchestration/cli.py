@@ -70,11 +70,10 @@ def _pipeline(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    import dagster as dg
     from rich.console import Console
     from rich.progress import Progress
 
-    from orchestration.runner import default_dagster_home, run_cohort
+    from orchestration.runner import default_dagster_home, open_instance, run_cohort
 
     home = default_dagster_home(args.data_dir)
     pipeline = _pipeline(args)
@@ -85,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     console = Console()
     console.print(f"cohort {pipeline.cohort_dir}: {len(patients)} cases; DAGSTER_HOME={home}")
-    instance = dg.DagsterInstance.get()
+    instance = open_instance()
     with Progress(console=console) as progress:
         bar = progress.add_task("patients", total=len(patients))
         summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
