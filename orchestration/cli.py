@@ -61,11 +61,18 @@ def _pipeline(args: argparse.Namespace):
     if args.warehouse:
         fields["warehouse_dir"] = str(Path(args.warehouse).resolve())
     if args.rings:
+        from orchestration.partitions import RING_KEYS, ring_key
+
         fields["rings_mm"] = [float(v) for v in args.rings.split(",")]
+        unknown = [d for d in fields["rings_mm"] if ring_key(d) not in RING_KEYS]
+        if unknown:
+            raise ValueError(f"rings {unknown} mm are not ring partitions; choose from {', '.join(RING_KEYS[1:])} mm")
     if args.sequences:
         fields["sequences"] = args.sequences.split(",")
     if args.task:
         fields["tasks"] = [args.task]
+    if getattr(args, "classifier", None):
+        fields["classifier"] = args.classifier
     return PipelineResource(**fields)
 
 
@@ -76,8 +83,8 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.runner import default_dagster_home, open_instance, run_cohort
 
     home = default_dagster_home(args.data_dir)
-    pipeline = _pipeline(args)
     try:
+        pipeline = _pipeline(args)
         patients = [case.patient_id for case in pipeline.cohort().cases]
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -163,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
     run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     run.add_argument("--params", default="default", help="'default', 'demo' or a PyRadiomics YAML file")
+    run.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
+                     help="model on the selected features (default: logistic, the thesis' radscore)")
     run.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
     run.add_argument("--force", action="store_true",
                      help="recompute partitions already materialized (default: resume, skipping them)")

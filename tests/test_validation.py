@@ -128,3 +128,9 @@ def test_ingest_cli_exits_non_zero_when_no_case_is_usable(cohort_dir, capsys):
     for patient in ("UCSF-PDGM-0001", "UCSF-PDGM-0002", "UCSF-PDGM-0003"):
         case_file(cohort_dir, patient, "T1").unlink()
     assert main(["ingest", str(cohort_dir), "--json"]) == 1
+
+
+def test_run_refuses_a_ring_that_is_not_a_partition(cohort_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["run", str(cohort_dir), "--rings", "1,7", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "rings [7.0] mm are not ring partitions" in capsys.readouterr().err
