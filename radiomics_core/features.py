@@ -194,15 +194,16 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
         for name, value in extractor.computeShape(reference, voi, box, **settings).items():
             rows.append(FeatureRow(ring, SHAPE_SEQUENCE, name, float(value)))
 
+    if not boxes:
+        return CaseFeatures(rows, statuses, params.hash)
+    # PyRadiomics' filter functions take a mask argument but filter the whole (cropped) image.
+    filter_mask = vois[next(iter(boxes))]
     for sequence, image in images.items():
         if on_progress:
             on_progress(sequence)
-        union = vois[next(iter(boxes))] if boxes else None
-        if union is None:
-            break
         for image_type, custom in extractor.enabledImagetypes.items():
             args = {**settings, **custom}
-            generator = getattr(imageoperations, f"get{image_type}Image")(image, union, **args)
+            generator = getattr(imageoperations, f"get{image_type}Image")(image, filter_mask, **args)
             for filtered, type_name, kwargs in generator:
                 for ring, box in boxes.items():
                     cropped, mask = imageoperations.cropToTumorMask(filtered, vois[ring], box)

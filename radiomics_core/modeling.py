@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -60,7 +61,7 @@ def significant_clinical(design: pd.DataFrame, y: pd.Series, alpha: float = 0.05
     return chosen or [min(p_values, key=p_values.get)]
 
 
-def _fit(name: str, ring: float | None, X: pd.DataFrame, y: pd.Series, train: pd.Index, task: TaskConfig,
+def _fit(name: str, ring: float | None, X: pd.DataFrame, y: pd.Series, train: pd.Index,
          pipeline: Pipeline) -> FittedModel:
     pipeline.fit(X.loc[train], y.loc[train])
     scores = pd.Series(pipeline.predict_proba(X)[:, 1], index=X.index)
@@ -76,7 +77,9 @@ def _cv_scores(pipeline_factory, X: pd.DataFrame, y: pd.Series, seed: int) -> pd
 def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matrices: dict[float, pd.DataFrame],
                     clinical: pd.DataFrame) -> list[FittedModel]:
     """Every model of one task. ``matrices`` maps ring mm (0 = VOI_T) to wide feature tables."""
-    recipe = RECIPES[task.name]
+    def radiomics_pipeline() -> Pipeline:
+        return RECIPES[task.name](task.seed, task.classifier)
+
     patients = labels.index
     for matrix in matrices.values():
         patients = patients.intersection(matrix.index)
@@ -87,16 +90,15 @@ def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matr
 
     models: list[FittedModel] = []
     voi_t = matrices[0.0].loc[patients]
-    models.append(_fit("VOI_T", None, voi_t, y, train, task, recipe(task.seed, task.classifier)))
+    models.append(_fit("VOI_T", None, voi_t, y, train, radiomics_pipeline()))
     best: FittedModel | None = None
     for ring_mm in sorted(r for r in matrices if r > 0):
         ring = matrices[ring_mm].loc[patients]
-        models.append(_fit("VOI_P", ring_mm, ring, y, train, task, recipe(task.seed, task.classifier)))
+        models.append(_fit("VOI_P", ring_mm, ring, y, train, radiomics_pipeline()))
         combined = combined_matrix(voi_t, ring, ring_mm)
-        model = _fit("Combined", ring_mm, combined, y, train, task, recipe(task.seed, task.classifier))
+        model = _fit("Combined", ring_mm, combined, y, train, radiomics_pipeline())
         # The best radscore for Clinical-Omics is chosen on the training split only (cross-validated).
-        cv = _cv_scores(lambda: recipe(task.seed, task.classifier), combined.loc[train], y.loc[train], task.seed)
-        from sklearn.metrics import roc_auc_score
+        cv = _cv_scores(radiomics_pipeline, combined.loc[train], y.loc[train], task.seed)
         model.cv_auc = float(roc_auc_score(y.loc[train], cv))
         models.append(model)
         if best is None or model.cv_auc > best.cv_auc:
@@ -105,13 +107,13 @@ def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matr
     design = clinical_design(clinical).reindex(patients)
     design = design.fillna(design.loc[train].median())
     chosen = significant_clinical(design.loc[train], y.loc[train])
-    models.append(_fit("Clinical", None, design[chosen], y, train, task, _logistic(task.seed)))
+    models.append(_fit("Clinical", None, design[chosen], y, train, _logistic(task.seed)))
     if best is not None:
         # Out-of-fold radscores on train (in-sample ones would flatter the stacked model).
         radscore = best.scores.copy()
         radscore.loc[train] = best_cv
         stacked = design[chosen].assign(radscore=_logit(radscore))
-        fitted = _fit("Clinical-Omics", best.ring_mm, stacked, y, train, task, _logistic(task.seed))
+        fitted = _fit("Clinical-Omics", best.ring_mm, stacked, y, train, _logistic(task.seed))
         models.append(fitted)
     return models
 

@@ -60,6 +60,14 @@ def distance_outside_mm(voi_t: sitk.Image) -> np.ndarray:
     return distance
 
 
+def ring_from_distance(distance: np.ndarray, reference: sitk.Image, low_mm: float, high_mm: float,
+                       inside_brain: np.ndarray | bool = True) -> sitk.Image:
+    """The uint8 mask of low < distance <= high (inside the brain) on ``reference``'s grid."""
+    ring = sitk.GetImageFromArray(((distance > low_mm) & (distance <= high_mm) & inside_brain).astype(np.uint8))
+    ring.CopyInformation(reference)
+    return ring
+
+
 def ring_masks(voi_t: sitk.Image, distances_mm: Iterable[float], brain: sitk.Image | None = None,
                mode: str = "shell") -> dict[float, sitk.Image]:
     """Rings around ``voi_t`` on its grid: {distance_mm: uint8 image}.
@@ -79,10 +87,7 @@ def ring_masks(voi_t: sitk.Image, distances_mm: Iterable[float], brain: sitk.Ima
         if d <= 0:
             raise ValueError(f"ring distance {d} mm must be positive")
         low = previous if mode == "annulus" else 0.0
-        array = ((distance > low) & (distance <= d) & inside_brain).astype(np.uint8)
-        ring = sitk.GetImageFromArray(array)
-        ring.CopyInformation(voi_t)
-        rings[d] = ring
+        rings[d] = ring_from_distance(distance, voi_t, low, d, inside_brain)
         previous = d
     return rings
 

@@ -22,7 +22,7 @@ from radiomics_core.features import extract_case_features
 from radiomics_core.imageio import read_image, write_image_atomic
 from radiomics_core.issues import CaseError, CaseIssue, IssueKind
 from radiomics_core.preprocessing import preprocess_case
-from radiomics_core.rings import distance_outside_mm, mask_volume, voi_t_mask
+from radiomics_core.rings import distance_outside_mm, mask_volume, ring_from_distance, voi_t_mask
 from radiomics_core.validation import geometry_differences, validate_case, GeometryTolerance
 from warehouse import records
 
@@ -154,9 +154,8 @@ def ring_masks(context: dg.AssetExecutionContext, pipeline: PipelineResource) ->
         if ring == VOI_T_KEY:
             mask = voi_t
         else:
-            distance = sitk.GetArrayFromImage(read_image(paths["distance"]))
-            mask = sitk.GetImageFromArray(((distance > 0) & (distance <= distance_mm)).astype(np.uint8))
-            mask.CopyInformation(voi_t)
+            # The stored map already places everything outside the brain beyond any ring.
+            mask = ring_from_distance(sitk.GetArrayFromImage(read_image(paths["distance"])), voi_t, 0.0, distance_mm)
         write_image_atomic(mask, _ring_path(pipeline, patient_id, ring))
         volume = mask_volume(mask, distance_mm)
         warehouse = pipeline.warehouse()
