@@ -25,9 +25,9 @@ import numpy as np
 import radiomics
 import SimpleITK as sitk
 import yaml
-from radiomics import featureextractor, getFeatureClasses, imageoperations
+from radiomics import featureextractor, imageoperations
 
-from radiomics_core.fast_glcm import FastGLCM
+from radiomics_core.feature_classes import DISCRETIZATION_SETTING, Discretization, texture_classes
 from radiomics_core.validation import GeometryTolerance, geometry_differences
 
 SHAPE_SEQUENCE = "mask"
@@ -214,8 +214,9 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
 
 def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,
                       image_type: str, settings: dict):
-    """``RadiomicsFeatureExtractor.computeFeatures`` with FastGLCM in place of PyRadiomics' GLCM."""
-    classes = {**getFeatureClasses(), "glcm": FastGLCM}
+    """``RadiomicsFeatureExtractor.computeFeatures`` with one discretization shared by the classes."""
+    classes = texture_classes()
+    settings = {**settings, DISCRETIZATION_SETTING: Discretization()}
     for class_name, feature_names in extractor.enabledFeatures.items():
         if class_name.startswith("shape"):
             continue

@@ -86,6 +86,17 @@ def test_fast_path_equals_naive_execute_for_original_features(small_case):
         assert row.value == pytest.approx(reference[(row.ring_mm, row.sequence, row.feature)], rel=1e-6, abs=1e-12)
 
 
+def test_each_voi_and_image_type_is_discretized_once(small_case, monkeypatch):
+    from radiomics import imageoperations
+
+    images, vois = small_case
+    calls = []
+    original = imageoperations.binImage
+    monkeypatch.setattr(imageoperations, "binImage", lambda *a, **k: calls.append(1) or original(*a, **k))
+    extract_case_features({"T1c": images["T1c"]}, vois, ExtractionParams.load("demo"))
+    assert len(calls) == len(vois)  # demo params: the original image only, six texture classes
+
+
 @pytest.mark.slow
 def test_fast_path_matches_naive_execute_for_filtered_features(small_case):
     images, vois = small_case
