@@ -1,8 +1,8 @@
 """Putting a case's volumes on one grid and one intensity scale before extraction.
 
-Images are resampled (B-spline or linear) and labels (nearest neighbour) onto the segmentation's
-grid at an isotropic spacing, optionally bias-corrected (N4), then z-scored inside the brain with
-robust clipping. ``PreprocessedCase.metadata`` records everything needed to reproduce it.
+Images are resampled (B-spline or linear) and labels (shape-based interpolation, see
+``resample_labels``) onto the segmentation's grid at an isotropic spacing, optionally
+bias-corrected (N4), then z-scored inside the brain with robust clipping. ``PreprocessedCase.metadata`` records everything needed to reproduce it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from radiomics_core.cohort import Case
 from radiomics_core.imageio import read_image
+from radiomics_core.validation import GeometryTolerance, geometry_differences
 
 _INTERPOLATORS = {"bspline": sitk.sitkBSpline, "linear": sitk.sitkLinear}
 
@@ -62,6 +63,52 @@ def resample_like(image: sitk.Image, grid: sitk.Image, interpolator: int, pixel_
     return sitk.Resample(image, grid, sitk.Transform(), interpolator, 0.0, pixel_type)
 
 
+# Signed distance given to grid points outside the source volume: deep in the background.
+_FAR_MM = 1e6
+
+
+def resample_labels(labels: sitk.Image, grid: sitk.Image) -> sitk.Image:
+    """``labels`` on ``grid`` (uint8) by shape-based interpolation; unchanged if already on it.
+
+    Nearest-neighbour resampling turns every voxel of a thick-slice mask into a box: a 3 mm slice
+    becomes three identical 1 mm slices, the tumour grows by up to half a slice at every terrace,
+    and millimetre rings around it come out 4-12% too large (0.8 x 0.8 x 3 mm sphere phantom,
+    tests/test_preprocessing.py). Instead each label's signed distance map (negative inside, zero
+    half-way between an inside and an outside voxel centre) is interpolated linearly onto the grid
+    and every grid voxel takes the label it lies deepest inside (Raya & Udupa's shape-based
+    interpolation). On the phantom the rings then match the exact shell volume within 3%.
+    """
+    from scipy import ndimage
+
+    if not geometry_differences(grid, labels, GeometryTolerance()):
+        return sitk.Cast(labels, sitk.sitkUInt8)
+    array = sitk.GetArrayViewFromImage(labels)
+    values = np.unique(array)
+    if values.size == 1:
+        return resample_like(labels, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+    spacing = np.array(labels.GetSpacing()[::-1])  # (z, y, x) to match the array
+    deepest: np.ndarray | None = None
+    out: np.ndarray | None = None
+    for value in values:
+        inside = array == value
+        signed = (ndimage.distance_transform_edt(~inside, sampling=spacing)
+                  - ndimage.distance_transform_edt(inside, sampling=spacing)).astype(np.float32)
+        signed_image = sitk.GetImageFromArray(signed)
+        signed_image.CopyInformation(labels)
+        beyond = -_FAR_MM if value == 0 else _FAR_MM
+        depth = sitk.GetArrayFromImage(
+            sitk.Resample(signed_image, grid, sitk.Transform(), sitk.sitkLinear, beyond, sitk.sitkFloat32))
+        if deepest is None:
+            deepest, out = depth, np.full(depth.shape, value, dtype=np.uint8)
+        else:
+            deeper = depth < deepest
+            deepest[deeper] = depth[deeper]
+            out[deeper] = value
+    resampled = sitk.GetImageFromArray(out)
+    resampled.CopyInformation(grid)
+    return resampled
+
+
 def zscore_in_mask(image: sitk.Image, mask: np.ndarray, clip: tuple[float, float]) -> sitk.Image:
     """Clip to the brain's percentiles, then subtract the brain's mean and divide by its SD."""
     array = sitk.GetArrayFromImage(image).astype(np.float32)
@@ -83,10 +130,10 @@ def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -
     """Read, resample, correct and normalize one case's volumes."""
     seg = read_image(case.segmentation)
     grid = reference_grid(seg, config.spacing_mm)
-    labels = resample_like(seg, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+    labels = resample_labels(seg, grid)
     brain = None
     if case.brain_mask is not None:
-        brain = resample_like(read_image(case.brain_mask) > 0, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+        brain = resample_labels(read_image(case.brain_mask) > 0, grid)
     interpolator = _INTERPOLATORS[config.image_interpolator]
     images: dict[str, sitk.Image] = {}
     for sequence, path in case.images.items():
@@ -106,6 +153,7 @@ def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -
         "grid": {"size": list(grid.GetSize()), "spacing": list(grid.GetSpacing()),
                  "origin": list(grid.GetOrigin()), "direction": list(grid.GetDirection())},
         "source_spacing": list(seg.GetSpacing()),
+        "label_interpolation": "shape-based: per-label signed distance, linear (resample_labels)",
         "files": {role: str(path) for role, path in case.files().items()},
     }
     return PreprocessedCase(case.patient_id, images, labels, brain, case.labels.tumor, metadata)

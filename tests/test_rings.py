@@ -34,7 +34,8 @@ def test_isotropic_rings_match_the_exact_shell_volume_within_3_percent(radius):
 
 def test_anisotropic_rings_on_thick_slices_are_measured_in_millimetres():
     # 3 mm slices quantize the caps of a shell to whole slices, so thin rings can only be
-    # approximate on this grid (the pipeline resamples to 1 mm first); wide rings are exact.
+    # approximate on this grid. The pipeline cuts rings on its 1 mm grid after shape-based
+    # interpolation, where they are within 3% (tests/test_preprocessing.py); wide rings are exact.
     radius = 20.0
     rings = ring_masks(sphere((0.8, 0.8, 3.0), radius), RINGS)
     for d in (3, 4, 5):

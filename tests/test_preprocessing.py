@@ -1,0 +1,57 @@
+"""Labels reach the isotropic processing grid by shape-based interpolation, so rings stay in mm.
+
+A thick-slice sphere phantom (0.8 x 0.8 x 3 mm) is brought to the 1 mm grid the pipeline
+works on; its rings are then compared with the exact shell volume 4/3 pi ((R + d)^3 - R^3).
+"""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from radiomics_core.preprocessing import reference_grid, resample_labels, resample_like
+from radiomics_core.rings import mask_volume, ring_masks
+from tests.test_rings import shell_volume, sphere
+
+THICK_SLICES = (0.8, 0.8, 3.0)
+
+
+def _ratios(voi_on_grid: sitk.Image, radius: float) -> dict[int, float]:
+    rings = ring_masks(voi_on_grid, [3, 4, 5, 10, 15])
+    return {d: mask_volume(rings[d], d).volume_mm3 / shell_volume(radius, d) for d in (3, 4, 5, 10, 15)}
+
+
+@pytest.mark.parametrize("radius, center", [(20.0, (0.3, 0.1, 0.2)), (30.0, (1.1, 0.2, -0.3)),
+                                            (15.0, (0.4, 0.4, 1.4))])
+def test_rings_of_a_thick_slice_phantom_match_the_exact_shell_within_3_percent(radius, center):
+    voi = sphere(THICK_SLICES, radius, center=center)
+    on_grid = resample_labels(voi, reference_grid(voi, 1.0))
+    for d, ratio in _ratios(on_grid, radius).items():
+        assert abs(ratio - 1) <= 0.03, (d, ratio)
+
+
+def test_nearest_neighbour_labels_would_make_those_rings_too_large():
+    # Why labels are not resampled by nearest neighbour: each 3 mm voxel becomes a 3 mm box.
+    voi = sphere(THICK_SLICES, 20.0)
+    boxes = resample_like(voi, reference_grid(voi, 1.0), sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+    assert min(_ratios(boxes, 20.0).values()) > 1.04
+
+
+def test_labels_already_on_the_grid_are_returned_unchanged():
+    voi = sphere((1.0, 1.0, 1.0), 10.0, extent=40)
+    same = resample_labels(voi, reference_grid(voi, 1.0))
+    assert np.array_equal(sitk.GetArrayViewFromImage(same), sitk.GetArrayViewFromImage(voi))
+
+
+def test_every_label_keeps_its_volume_and_nesting():
+    core = sphere(THICK_SLICES, 10.0)
+    edema = sphere(THICK_SLICES, 20.0)
+    labels = sitk.GetArrayFromImage(edema) * 2
+    labels[sitk.GetArrayViewFromImage(core) > 0] = 1  # core (1) inside edema (2)
+    image = sitk.GetImageFromArray(labels.astype(np.uint8))
+    image.CopyInformation(core)
+    on_grid = sitk.GetArrayFromImage(resample_labels(image, reference_grid(image, 1.0)))
+    assert set(np.unique(on_grid)) == {0, 1, 2}
+    core_volume = np.count_nonzero(on_grid == 1)
+    tumor_volume = np.count_nonzero(on_grid > 0)
+    assert core_volume == pytest.approx(4 / 3 * np.pi * 10.0**3, rel=0.03)
+    assert tumor_volume == pytest.approx(4 / 3 * np.pi * 20.0**3, rel=0.03)
