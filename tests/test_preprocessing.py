@@ -55,3 +55,22 @@ def test_every_label_keeps_its_volume_and_nesting():
     tumor_volume = np.count_nonzero(on_grid > 0)
     assert core_volume == pytest.approx(4 / 3 * np.pi * 10.0**3, rel=0.03)
     assert tumor_volume == pytest.approx(4 / 3 * np.pi * 20.0**3, rel=0.03)
+
+
+def test_a_thick_slice_case_lands_on_one_1mm_grid_with_its_tumor_volume_kept(tmp_path):
+    from radiomics_core.cohort import read_cohort
+    from radiomics_core.preprocessing import preprocess_case
+    from radiomics_core.synthetic import DemoConfig
+    from tests.builders import small_case_volumes, write_volume
+
+    volumes = small_case_volumes(5, config=DemoConfig(shape=(48, 48, 12), spacing=(1.0, 1.0, 3.0)))
+    for role, array in volumes.items():
+        write_volume(array, tmp_path / "UCSF-PDGM-0005_nifti" / f"UCSF-PDGM-0005_{role}.nii.gz", spacing=(1.0, 1.0, 3.0))
+    case = preprocess_case(read_cohort(tmp_path).cases[0])
+    for volume in [case.brain, *case.images.values()]:
+        assert volume.GetSpacing() == case.labels.GetSpacing() == (1.0, 1.0, 1.0)
+        assert volume.GetSize() == case.labels.GetSize() == (48, 48, 36)
+    tumor_mm3 = 3.0 * np.count_nonzero(volumes["tumor_segmentation"])
+    labels = sitk.GetArrayViewFromImage(case.labels)
+    assert np.count_nonzero(labels) == pytest.approx(tumor_mm3, rel=0.05)
+    assert set(np.unique(labels)) == set(np.unique(volumes["tumor_segmentation"]))
