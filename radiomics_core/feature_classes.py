@@ -3,9 +3,9 @@
 Every PyRadiomics feature class bins the image itself when it is built (``_applyBinning``), so
 first order, GLCM, GLRLM, GLSZM, GLDM and NGTDM bin the same pixels six times per VOI and image
 type, each time through ``getBinEdges``, which runs Python's builtin min/max over the array. The
-classes here are PyRadiomics' own (GLCM is ``FastGLCM``) with one change: given a
-``Discretization`` in their settings, the first class to bin stores PyRadiomics' result and the
-others reuse it. ``Discretization`` must be new for every (image, mask) pair.
+classes here are PyRadiomics' own (GLCM is ``FastGLCM``) with two changes: given a
+``Discretization`` in their settings, the first class to bin stores the result and the others
+reuse it; and first order's moments multiply instead of calling ``numpy.power``. ``Discretization`` must be new for every (image, mask) pair.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 from radiomics import getFeatureClasses, imageoperations
+from radiomics.firstorder import RadiomicsFirstOrder
 
 from radiomics_core.fast_glcm import FastGLCM
 
@@ -28,10 +29,27 @@ class Discretization:
 
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
-            binned, _ = imageoperations.binImage(matrix, mask, **settings)
+            binned = _binned_image(matrix, mask, settings)
             levels = np.unique(binned[mask])
             self._binned = (binned, levels, int(np.max(levels)))
         return self._binned
+
+
+def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
+    """PyRadiomics' ``binImage`` inside the mask; for a fixed bin width its ``getBinEdges`` with
+    numpy's min/max instead of Python's builtin ones, which iterate the array element by element.
+    The arithmetic is PyRadiomics' own, so the edges are the same numbers."""
+    width = settings.get("binWidth", 25)
+    if settings.get("binCount") is not None:
+        return imageoperations.binImage(matrix, mask, **settings)[0]
+    values = matrix[mask]
+    minimum, maximum = values.min(), values.max()
+    edges = np.arange(minimum - (minimum % width), maximum + 2 * width, width)
+    if len(edges) == 1:  # flat region: one bin, as PyRadiomics makes it
+        edges = [edges[0] - 0.5, edges[0] + 0.5]
+    binned = np.zeros(matrix.shape, dtype="int")
+    binned[mask] = np.digitize(values, edges)
+    return binned
 
 
 class _SharedBinning:
@@ -47,9 +65,24 @@ class _SharedBinning:
         return binned.copy()
 
 
+class FastFirstOrder(RadiomicsFirstOrder):
+    @staticmethod
+    def _moment(a, moment=1):
+        # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power.
+        centered = a - np.nanmean(a, 1, keepdims=True)
+        power = centered * centered
+        if moment == 3:
+            power = power * centered
+        elif moment == 4:
+            power = power * power
+        elif moment != 2:
+            return RadiomicsFirstOrder._moment(a, moment)
+        return np.nanmean(power, 1)
+
+
 @functools.cache
 def texture_classes() -> dict[str, type]:
     """Feature class by PyRadiomics name (without shape), each sharing one ``Discretization``."""
-    bases = {**getFeatureClasses(), "glcm": FastGLCM}
+    bases = {**getFeatureClasses(), "glcm": FastGLCM, "firstorder": FastFirstOrder}
     return {name: type(f"Shared{base.__name__}", (_SharedBinning, base), {})
             for name, base in bases.items() if not name.startswith("shape")}

@@ -87,12 +87,12 @@ def test_fast_path_equals_naive_execute_for_original_features(small_case):
 
 
 def test_each_voi_and_image_type_is_discretized_once(small_case, monkeypatch):
-    from radiomics import imageoperations
+    from radiomics_core import feature_classes
 
     images, vois = small_case
     calls = []
-    original = imageoperations.binImage
-    monkeypatch.setattr(imageoperations, "binImage", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = feature_classes._binned_image
+    monkeypatch.setattr(feature_classes, "_binned_image", lambda *a: calls.append(1) or original(*a))
     extract_case_features({"T1c": images["T1c"]}, vois, ExtractionParams.load("demo"))
     assert len(calls) == len(vois)  # demo params: the original image only, six texture classes
 
