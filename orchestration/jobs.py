@@ -21,6 +21,7 @@ def dask_jobs(scheduler_address: str | None = None) -> list:
     With a scheduler address (``tcp://host:8786``) they are preconfigured for that cluster;
     without one the run config chooses the cluster (dagster-dask's schema).
     """
+    # Imported here: dask and distributed add seconds to every load of the definitions.
     from orchestration.dask_executor import dask_executor
 
     executor = (dask_executor.configured({"cluster": {"existing": {"address": scheduler_address}}})

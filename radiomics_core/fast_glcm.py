@@ -6,7 +6,8 @@ of broadcasts (O(Ng^3) temporaries per angle). The same sum is one batched matri
 shade and prominence raise a (Nv, Ng, Ng, Na) array to the 3rd/4th power with ``**``, which calls
 pow(); repeated multiplication is the same arithmetic. The sum and difference marginals p_{x+y}
 and p_{x-y} were a Python loop over k of boolean-mask sums (O(Ng^3)); they are one weighted
-bincount. Every other feature is PyRadiomics' own code; tests/test_features.py checks all of them against PyRadiomics to 1e-6.
+bincount. Every other feature is PyRadiomics' own code; tests/test_features.py checks all of them
+against PyRadiomics to 1e-6.
 """
 
 from __future__ import annotations
