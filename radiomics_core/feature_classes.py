@@ -5,7 +5,8 @@ first order, GLCM, GLRLM, GLSZM, GLDM and NGTDM bin the same pixels six times pe
 type, each time through ``getBinEdges``, which runs Python's builtin min/max over the array. The
 classes here are PyRadiomics' own (GLCM is ``FastGLCM``) with two changes: given a
 ``Discretization`` in their settings, the first class to bin stores the result and the others
-reuse it; and first order's moments multiply instead of calling ``numpy.power``. ``Discretization`` must be new for every (image, mask) pair.
+reuse it; and first order's moments multiply instead of calling ``numpy.power``.
+``Discretization`` must be new for every (image, mask) pair.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.nd
     """PyRadiomics' ``binImage`` inside the mask; for a fixed bin width its ``getBinEdges`` with
     numpy's min/max instead of Python's builtin ones, which iterate the array element by element.
     The arithmetic is PyRadiomics' own, so the edges are the same numbers."""
-    width = settings.get("binWidth", 25)
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
+    width = settings.get("binWidth", 25)
     values = matrix[mask]
     minimum, maximum = values.min(), values.max()
     edges = np.arange(minimum - (minimum % width), maximum + 2 * width, width)

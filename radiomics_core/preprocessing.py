@@ -2,7 +2,8 @@
 
 Images are resampled (B-spline or linear) and labels (shape-based interpolation, see
 ``resample_labels``) onto the segmentation's grid at an isotropic spacing, optionally
-bias-corrected (N4), then z-scored inside the brain with robust clipping. ``PreprocessedCase.metadata`` records everything needed to reproduce it.
+bias-corrected (N4), then z-scored inside the brain with robust clipping.
+``PreprocessedCase.metadata`` records everything needed to reproduce it.
 """
 
 from __future__ import annotations

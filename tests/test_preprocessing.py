@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.preprocessing import reference_grid, resample_labels, resample_like
+from radiomics_core.cohort import read_cohort
+from radiomics_core.preprocessing import preprocess_case, reference_grid, resample_labels, resample_like
 from radiomics_core.rings import mask_volume, ring_masks
+from radiomics_core.synthetic import DemoConfig
+from tests.builders import small_case_volumes, write_volume
 from tests.test_rings import shell_volume, sphere
 
 THICK_SLICES = (0.8, 0.8, 3.0)
@@ -58,11 +61,6 @@ def test_every_label_keeps_its_volume_and_nesting():
 
 
 def test_a_thick_slice_case_lands_on_one_1mm_grid_with_its_tumor_volume_kept(tmp_path):
-    from radiomics_core.cohort import read_cohort
-    from radiomics_core.preprocessing import preprocess_case
-    from radiomics_core.synthetic import DemoConfig
-    from tests.builders import small_case_volumes, write_volume
-
     volumes = small_case_volumes(5, config=DemoConfig(shape=(48, 48, 12), spacing=(1.0, 1.0, 3.0)))
     for role, array in volumes.items():
         write_volume(array, tmp_path / "UCSF-PDGM-0005_nifti" / f"UCSF-PDGM-0005_{role}.nii.gz", spacing=(1.0, 1.0, 3.0))
