@@ -8,6 +8,7 @@ from pathlib import Path
 import altair as alt
 
 from dashboard import charts
+from radiomics_core.atomic_files import atomic_write_text
 from warehouse import queries
 
 
@@ -33,10 +34,7 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
     clinical_table = clinical.round(4).to_html(index=False)
     body = "\n".join([f"<h1>glioma-rings evaluation: {html.escape(task)}</h1>", figure_html,
                       "<h2>Metrics</h2>", table, "<h2>Clinical characteristics</h2>", clinical_table])
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
-                   f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
-                   f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>",
-                   encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
+                            f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
+                            f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
     return path

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from radiomics_core.atomic_files import atomic_write
+
 
 class ImageReadError(Exception):
     """A volume could not be read; the message names the file and the reason."""
@@ -91,18 +93,8 @@ def _nifti_nonfinite_voxels(path: Path) -> int:
 
 def write_image_atomic(image: sitk.Image, path: Path) -> Path:
     """Write ``image`` next to ``path`` and rename it into place: no reader sees half a file."""
-    import os
-    import tempfile
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    os.close(handle)
-    try:
-        sitk.WriteImage(image, tmp, useCompression=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # SimpleITK picks the writer from the extension, so the temporary name keeps it.
+    return atomic_write(path, lambda temp: sitk.WriteImage(image, str(temp), useCompression=True),
+                        temp_suffix="".join(path.suffixes))

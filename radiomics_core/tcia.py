@@ -12,13 +12,14 @@ import io
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import httpx
+
+from radiomics_core.atomic_files import make_temp_dir
 
 DEFAULT_BASE_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
 
@@ -98,7 +99,7 @@ class TciaClient:
         if series.file_size and len(content) < 0.5 * series.file_size:
             raise TciaError(f"series {uid}: got {len(content):,} bytes, expected about {series.file_size:,}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".download-"))
+        staging = make_temp_dir(target.parent, prefix=".download-")  # group-readable like the cohort
         try:
             count = _extract_dicom_zip(content, staging, uid)
             if series.image_count and count != series.image_count:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radiomics_core.atomic_files import atomic_write
 from warehouse.schema import SCHEMA_VERSION, TABLES
 
 _ARROW_TYPES = {
@@ -103,12 +102,5 @@ class Warehouse:
 
 
 def _atomic_write(data: pa.Table, path: Path) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
-    os.close(handle)
-    try:
-        pq.write_table(data, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write aside and rename (readers never see half a file), with the mode the umask gives."""
+    atomic_write(path, lambda temp: pq.write_table(data, temp))
