@@ -12,12 +12,15 @@ reuse it; and first order's moments multiply instead of calling ``numpy.power``.
 from __future__ import annotations
 
 import functools
+import sys
+import types
 
 import numpy as np
 from radiomics import getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
 
 from radiomics_core.fast_glcm import FastGLCM
+from radiomics_core.voxel_matrices import VoxelMatrices
 
 DISCRETIZATION_SETTING = "sharedDiscretization"
 
@@ -81,9 +84,24 @@ class FastFirstOrder(RadiomicsFirstOrder):
         return np.nanmean(power, 1)
 
 
+def _with_voxel_matrices(method: types.FunctionType) -> types.FunctionType:
+    """PyRadiomics' own ``_calculateMatrix`` with its module's ``cMatrices`` replaced by
+    ``VoxelMatrices``: the same C-call arguments and the same post-processing (empty gray levels
+    and angles dropped, weighting, normalization), only the matrix counted over the VOI's voxels."""
+    namespace = {**sys.modules[method.__module__].__dict__, "cMatrices": VoxelMatrices}
+    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
 @functools.cache
 def texture_classes() -> dict[str, type]:
     """Feature class by PyRadiomics name (without shape), each sharing one ``Discretization``."""
     bases = {**getFeatureClasses(), "glcm": FastGLCM, "firstorder": FastFirstOrder}
-    return {name: type(f"Shared{base.__name__}", (_SharedBinning, base), {})
-            for name, base in bases.items() if not name.startswith("shape")}
+    classes = {}
+    for name, base in bases.items():
+        if name.startswith("shape"):
+            continue
+        body = {}
+        if name in ("glcm", "glrlm", "glszm", "ngtdm", "gldm"):
+            body["_calculateMatrix"] = _with_voxel_matrices(base._calculateMatrix)
+        classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
+    return classes

@@ -1,0 +1,231 @@
+"""PyRadiomics' texture matrices (GLCM, GLRLM, GLSZM, NGTDM, GLDM) computed over a VOI's voxels.
+
+PyRadiomics' C functions (``radiomics._cmatrices``) visit every voxel of the VOI's bounding box
+and find each voxel's coordinates with integer divisions; a ring is a thin shell whose box is the
+tumor's box plus the ring, so most of that work is on voxels outside the VOI. Here the box is
+padded by the largest neighbour distance (padding voxels are outside the mask, so a neighbour
+beyond the box is never counted, as in the C code), and the kernels visit only the VOI's voxels,
+in the C code's order, with neighbours at fixed flat offsets. The angles are PyRadiomics' own
+(``generate_angles``), so matrices come out element for element as the C functions make them;
+``VoxelMatrices`` has the C module's call signatures and is what our feature classes call.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from radiomics import cMatrices
+
+# cache=True keeps the compiled kernels next to this module: a new process loads them in
+# milliseconds instead of compiling for seconds.
+_jit = numba.njit(cache=True, nogil=True)
+
+
+class PaddedVoi:
+    """A VOI's binned image and mask, padded by ``pad`` voxels, flattened, with its voxel list."""
+
+    def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int) -> None:
+        self.box_shape = image.shape
+        self.pad = pad
+        self.shape = tuple(s + 2 * pad for s in image.shape)
+        padded_mask = np.zeros(self.shape, np.uint8)
+        padded_image = np.zeros(self.shape, np.int32)
+        inner = tuple(slice(pad, pad + s) for s in image.shape)
+        padded_mask[inner] = mask
+        padded_image[inner] = image
+        self.mask = padded_mask.ravel()
+        self.image = padded_image.ravel()
+        self.voxels = np.flatnonzero(self.mask)  # ascending: the C loops' order
+
+    def offsets(self, angles: np.ndarray) -> np.ndarray:
+        """Flat offsets of the (Na, 3) angles (z, y, x) in the padded array."""
+        strides = np.array([self.shape[1] * self.shape[2], self.shape[2], 1], np.int64)
+        return angles.astype(np.int64) @ strides
+
+
+def _angles(size: tuple[int, ...], distances, bidirectional: bool, force2D: bool, force2Ddimension: int) -> np.ndarray:
+    return cMatrices.generate_angles(np.array(size), np.asarray(distances, dtype=int), bidirectional,
+                                     bool(force2D), force2Ddimension)
+
+
+@_jit
+def _glcm(image, mask, voxels, offsets, ng):
+    na = offsets.size
+    glcm = np.zeros((1, ng, ng, na))
+    for i in voxels:
+        gi = image[i] - 1
+        for a in range(na):
+            j = i + offsets[a]
+            if mask[j]:
+                glcm[0, gi, image[j] - 1, a] += 1
+    return glcm
+
+
+@_jit
+def _ngtdm(image, mask, voxels, offsets, ng):
+    ngtdm = np.zeros((1, ng, 3))
+    for g in range(ng):
+        ngtdm[0, g, 2] = g + 1
+    for i in voxels:
+        count = 0.0
+        total = 0.0
+        for a in range(offsets.size):
+            j = i + offsets[a]
+            if mask[j]:
+                count += 1
+                total += image[j]
+        diff = 0.0 if count == 0 else abs(image[i] - total / count)
+        ngtdm[0, image[i] - 1, 0] += 1
+        ngtdm[0, image[i] - 1, 1] += diff
+    return ngtdm
+
+
+@_jit
+def _gldm(image, mask, voxels, offsets, ng, alpha):
+    gldm = np.zeros((1, ng, offsets.size * 2 + 1))
+    for i in voxels:
+        dependent = 0
+        for a in range(offsets.size):
+            j = i + offsets[a]
+            if mask[j] and abs(image[i] - image[j]) <= alpha:
+                dependent += 1
+        gldm[0, image[i] - 1, dependent] += 1
+    return gldm
+
+
+@_jit
+def _glszm_zones(image, mask, voxels, offsets):
+    """(gray level, size) of every 26-connected zone (neighbours by ``offsets``) of equal level."""
+    unvisited = mask.copy()
+    stack = np.empty(voxels.size, np.int64)
+    levels = np.empty(voxels.size, np.int64)
+    sizes = np.empty(voxels.size, np.int64)
+    zones = 0
+    for start in voxels:
+        if not unvisited[start]:
+            continue
+        level = image[start]
+        unvisited[start] = 0
+        stack[0] = start
+        top = 1
+        size = 0
+        while top > 0:
+            top -= 1
+            k = stack[top]
+            size += 1
+            for a in range(offsets.size):
+                j = k + offsets[a]
+                if unvisited[j] and image[j] == level:
+                    unvisited[j] = 0
+                    stack[top] = j
+                    top += 1
+        levels[zones] = level
+        sizes[zones] = size
+        zones += 1
+    return levels[:zones], sizes[:zones]
+
+
+@_jit
+def _glrlm(image, mask, voxels, offsets, steps, box_low, box_high, shape, ng, nr):
+    """Runs along each angle; ``steps`` (Na, 3) are the angles, box_low/high the unpadded box."""
+    na = offsets.size
+    glrlm = np.zeros((1, ng, nr, na))
+    for a in range(na):
+        off = offsets[a]
+        multi_element = False
+        for i in voxels:
+            level = image[i]
+            previous = i - off
+            if mask[previous]:
+                multi_element = True
+                if image[previous] == level:
+                    continue  # not the first voxel of its run
+            length = 1
+            j = i + off
+            while mask[j] and image[j] == level:
+                length += 1
+                j += off
+            if length > 1 or mask[j]:
+                multi_element = True
+            glrlm[0, level - 1, length - 1, a] += 1
+        if not multi_element:
+            # PyRadiomics drops an angle whose every line through the box holds at most one VOI
+            # voxel. No two voxels were adjacent along it; look for two on one line further apart.
+            multi_element = _any_line_with_two(mask, voxels, off, steps[a], box_low, box_high, shape)
+        if not multi_element:
+            glrlm[0, :, 0, a] = 0
+    return glrlm
+
+
+@_jit
+def _any_line_with_two(mask, voxels, off, step, box_low, box_high, shape):
+    for i in voxels:
+        z = i // (shape[1] * shape[2])
+        y = (i // shape[2]) % shape[1]
+        x = i % shape[2]
+        j = i
+        while True:
+            z += step[0]
+            y += step[1]
+            x += step[2]
+            if (z < box_low[0] or z > box_high[0] or y < box_low[1] or y > box_high[1]
+                    or x < box_low[2] or x > box_high[2]):
+                break
+            j += off
+            if mask[j]:
+                return True
+    return False
+
+
+class VoxelMatrices:
+    """``radiomics._cmatrices``' calculate_* signatures; voxel-based calls (a kernel per voxel)
+    go to the C functions, which this module does not replace."""
+
+    @staticmethod
+    def calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
+        if voxel_based or image.ndim != 3:
+            return cMatrices.calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
+        angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
+        voi = PaddedVoi(image, mask, int(np.max(distances)))
+        return _glcm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng), angles
+
+    @staticmethod
+    def calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
+        if voxel_based or image.ndim != 3:
+            return cMatrices.calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
+        angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
+        voi = PaddedVoi(image, mask, int(np.max(distances)))
+        return _ngtdm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng)
+
+    @staticmethod
+    def calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension, *voxel_based):
+        if voxel_based or image.ndim != 3:
+            return cMatrices.calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension,
+                                            *voxel_based)
+        angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
+        voi = PaddedVoi(image, mask, int(np.max(distances)))
+        return _gldm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng, int(alpha))
+
+    @staticmethod
+    def calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
+        if voxel_based or image.ndim != 3:
+            return cMatrices.calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based)
+        angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
+        voi = PaddedVoi(image, mask, 1)
+        levels, sizes = _glszm_zones(voi.image, voi.mask, voi.voxels, voi.offsets(angles))
+        # The C function sizes the matrix by the largest zone found.
+        glszm = np.zeros((1, Ng, int(sizes.max())))
+        np.add.at(glszm[0], (levels - 1, sizes - 1), 1)
+        return glszm
+
+    @staticmethod
+    def calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based):
+        if voxel_based or image.ndim != 3:
+            return cMatrices.calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based)
+        angles = _angles(image.shape, [1], False, force2D, force2Ddimension)
+        voi = PaddedVoi(image, mask, 1)
+        low = np.full(3, voi.pad, np.int64)
+        high = low + np.array(voi.box_shape, np.int64) - 1
+        matrix = _glrlm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), angles.astype(np.int64), low, high,
+                        np.array(voi.shape, np.int64), Ng, int(Nr))
+        return matrix, angles
