@@ -8,10 +8,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit ru
 
 import streamlit as st  # noqa: E402
 
-from dashboard import data  # noqa: E402
-from dashboard.views import clinical, comparison, features, overview, roc, viewer  # noqa: E402
+from dashboard import data, state  # noqa: E402
+from dashboard.views import clinical, comparison, features, findings, overview, roc, viewer  # noqa: E402
 
-PAGES = ["Cohort overview", "ROC curves", "Model comparison", "Clinical characteristics", "Patient viewer", "Features"]
+PAGES = state.PAGES  # Findings first: the page that states the study's answer
 
 
 def _arguments() -> argparse.Namespace:
@@ -28,17 +28,20 @@ def main() -> None:
     root = str(Path(args.warehouse).resolve())
     work = Path(args.work_dir) if args.work_dir else Path(root).parent / "work"
     st.sidebar.title("glioma-rings")
-    # ?page=ROC+curves opens a page directly (links shared with collaborators, browser tests).
-    requested = st.query_params.get("page")
-    index = PAGES.index(requested) if requested in PAGES else 0
-    page = st.sidebar.radio("Page", PAGES, index=index, key="page")
+    # The URL carries page, task, split, models and patient, both ways: a copied link or a reload
+    # reproduces the view (dashboard/state.py).
+    state.restore()
+    page = st.sidebar.radio("Page", PAGES, key="page")
     st.sidebar.caption(f"Warehouse: {root}")
     if not data.available(root):
         st.title("No results yet")
         st.info(f"The warehouse at {root} is empty or missing. Run `make demo`, or "
                 "`glioma-rings run COHORT_DIR`, then reload this page.")
+        state.publish()
         return
-    if page == "Cohort overview":
+    if page == "Findings":
+        findings.render(root)
+    elif page == "Cohort overview":
         overview.render(root)
     elif page == "ROC curves":
         roc.render(root)
@@ -50,6 +53,7 @@ def main() -> None:
         viewer.render(root, work)
     else:
         features.render(root)
+    state.publish()
 
 
 main()

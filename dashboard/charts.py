@@ -1,12 +1,19 @@
 """Chart builders: pure functions from a warehouse DataFrame to an Altair chart.
 
-Used by the dashboard pages and the HTML report alike.
+Used by the dashboard pages and the HTML report alike. Charts ask to be drawn as SVG (Streamlit
+honours ``usermeta.embedOptions``) so their text is selectable and readable by browser tests.
 """
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
+
+KINDS = ["VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"]  # the thesis' order of models
+SVG = {"embedOptions": {"renderer": "svg"}}
+UNDEFINED_COLOR = "#7f7f7f"
 
 
 def model_label(model: str, ring_mm: float | None) -> str:
@@ -17,68 +24,164 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(label=[model_label(m, r) for m, r in zip(frame["model"], frame["ring_mm"])])
 
 
+def model_sort_key(model: str, ring_mm: float | None) -> tuple[int, float]:
+    """Kind in the thesis' order, then ring distance (so 10 mm follows 5 mm, not 1 mm)."""
+    kind = KINDS.index(model) if model in KINDS else len(KINDS)
+    return kind, -1.0 if ring_mm is None or pd.isna(ring_mm) else float(ring_mm)
+
+
+def model_order(frame: pd.DataFrame, model: str = "model", ring: str = "ring_mm") -> list[str]:
+    """Distinct model labels of ``frame`` in ring order."""
+    pairs = {(m, None if pd.isna(r) else float(r)) for m, r in zip(frame[model], frame[ring])}
+    return [model_label(m, r) for m, r in sorted(pairs, key=lambda p: model_sort_key(*p))]
+
+
+def format_p(p: float | None) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "undefined"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def roc_chart(roc: pd.DataFrame, metrics: pd.DataFrame, title: str = "ROC curves") -> alt.Chart:
     """Overlaid ROC curves, AUC and 95% CI in the legend."""
     metrics = with_labels(metrics)
     legend = {row.label: f"{row.label} (AUC {row.auc:.3f}, {row.auc_low:.3f}-{row.auc_high:.3f})"
               for row in metrics.itertuples()}
+    order = [legend[label] for label in model_order(metrics)] if len(metrics) else []
     data = with_labels(roc)
     data = data.assign(curve=data["label"].map(legend).fillna(data["label"]))
     curves = alt.Chart(data).mark_line(interpolate="step-after").encode(
-        x=alt.X("fpr:Q", title="1 - specificity"), y=alt.Y("tpr:Q", title="Sensitivity"),
-        color=alt.Color("curve:N", title="Model", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        x=alt.X("fpr:Q", title="1 - specificity", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title="Sensitivity", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("curve:N", title="Model", sort=order,
+                        legend=alt.Legend(orient="right", labelLimit=420)),
         order="threshold:Q",
     )
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
-    return (diagonal + curves).properties(title=title, width=420, height=420)
+    return (diagonal + curves).properties(title=title, width=520, height=520, usermeta=SVG)
 
 
-def auc_by_ring_chart(metrics: pd.DataFrame, split: str) -> alt.Chart:
-    """AUC versus ring distance with CI bars for VOI_P and Combined, VOI_T as a reference line."""
+def auc_by_ring_chart(metrics: pd.DataFrame, split: str, note: str | None = None) -> alt.Chart:
+    """AUC versus ring distance with 95% CI bars for VOI_P and Combined; VOI_T as a labelled
+    reference line with its interval as a band. The axis is the full 0-1 range: a model that
+    ranks every case backwards (AUC 0) sits at 0, not on a clamped floor."""
+    scale = alt.Scale(domain=[0, 1])
     data = metrics[(metrics["split"] == split) & metrics["model"].isin(["VOI_P", "Combined"])]
-    base = alt.Chart(data).encode(x=alt.X("ring_mm:Q", title="Ring distance (mm)"), color=alt.Color("model:N", title="Model"))
-    scale = alt.Scale(domain=[0.3, 1.0], clamp=True)
-    points = base.mark_line(point=True).encode(y=alt.Y("auc:Q", title="AUC", scale=scale))
-    bars = base.mark_errorbar(clip=True).encode(y=alt.Y("auc_low:Q", scale=scale), y2="auc_high:Q")
+    x = alt.X("ring_mm:Q", title="Ring distance (mm)")
+    color = alt.Color("model:N", title="Model", sort=KINDS)
+    tooltip = ["model", "ring_mm", alt.Tooltip("auc:Q", format=".3f", title="AUC"),
+               alt.Tooltip("auc_low:Q", format=".3f", title="95% CI low"),
+               alt.Tooltip("auc_high:Q", format=".3f", title="95% CI high"), "n"]
+    base = alt.Chart(data).encode(x=x, color=color)
+    points = base.mark_line(point=alt.OverlayMarkDef(size=50)).encode(
+        y=alt.Y("auc:Q", title="AUC", scale=scale), tooltip=tooltip)
+    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("auc_low:Q", title="AUC", scale=scale), y2="auc_high:Q")
+    layers = [bars, points]
     voi_t = metrics[(metrics["split"] == split) & (metrics["model"] == "VOI_T")]
-    rule = alt.Chart(voi_t).mark_rule(strokeDash=[6, 3], color="black").encode(y="auc:Q")
-    return (points + bars + rule).properties(title=f"AUC by ring ({split}); dashed: VOI_T", width=480, height=320)
+    if len(voi_t):
+        left = float(data["ring_mm"].min()) if len(data) else 0.0
+        reference = voi_t.assign(ring_mm=left, text=[f"VOI_T (tumour) AUC {a:.3f}" for a in voi_t["auc"]])
+        ref = alt.Chart(reference)
+        layers = [
+            ref.mark_rect(opacity=0.12, color="black").encode(y=alt.Y("auc_low:Q", title="AUC", scale=scale),
+                                                                y2="auc_high:Q"),
+            ref.mark_rule(strokeDash=[6, 3], color="black").encode(y=alt.Y("auc:Q", title="AUC", scale=scale)),
+            ref.mark_text(align="left", dx=2, dy=-7, fontSize=11).encode(
+                x=x, y=alt.Y("auc:Q", title="AUC", scale=scale), text="text:N"),
+            *layers,
+        ]
+    title = alt.TitleParams(f"AUC by ring ({split}), 95% CI", subtitle=[note] if note else [])
+    return alt.layer(*layers).properties(title=title, width=560, height=340, usermeta=SVG)
+
+
+def delong_frame(delong: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
+    """Every ordered pair of one split's models with its p-value, and the models in ring order."""
+    data = delong[delong["split"] == split]
+    a = [model_label(m, r) for m, r in zip(data["model_a"], data["ring_a"])]
+    b = [model_label(m, r) for m, r in zip(data["model_b"], data["ring_b"])]
+    pairs = pd.DataFrame({"model": [*data["model_a"], *data["model_b"]],
+                          "ring_mm": [*data["ring_a"], *data["ring_b"]]})
+    order = model_order(pairs) if len(pairs) else []
+    half = pd.DataFrame({"a": a, "b": b, "p_value": data["p_value"].to_numpy(), "z": data["z"].to_numpy()})
+    square = pd.concat([half, half.rename(columns={"a": "b", "b": "a"}),
+                        pd.DataFrame({"a": order, "b": order, "p_value": float("nan"), "z": float("nan")})])
+    square["status"] = ["self" if x == y else ("undefined" if pd.isna(p) else "tested")
+                        for x, y, p in zip(square["a"], square["b"], square["p_value"])]
+    square["text"] = ["" if s == "self" else ("n/a" if s == "undefined" else
+                                             ("<.001" if p < 0.001 else f"{p:.2f}".removeprefix("0")))
+                      for s, p in zip(square["status"], square["p_value"])]
+    return square.reset_index(drop=True), order
 
 
 def delong_heatmap(delong: pd.DataFrame, split: str) -> alt.Chart:
-    data = delong[delong["split"] == split].copy()
-    data["a"] = [model_label(m, r) for m, r in zip(data["model_a"], data["ring_a"])]
-    data["b"] = [model_label(m, r) for m, r in zip(data["model_b"], data["ring_b"])]
-    both = pd.concat([data, data.rename(columns={"a": "b", "b": "a"})])
-    return alt.Chart(both).mark_rect().encode(
-        x=alt.X("a:N", title=None), y=alt.Y("b:N", title=None),
+    """Pairwise DeLong p-values printed in the cells, models in ring order, every label shown;
+    undefined p-values (zero variance, one case per class) in grey, unlike the blank diagonal."""
+    data, order = delong_frame(delong, split)
+    size = max(320, 30 * len(order))
+    axis = {"labelLimit": 400, "labelOverlap": False, "labelFontSize": 11}
+    base = alt.Chart(data).encode(
+        x=alt.X("a:N", sort=order, title=None, axis=alt.Axis(labelAngle=-50, **axis)),
+        y=alt.Y("b:N", sort=order, title=None, axis=alt.Axis(**axis)),
+        tooltip=["a", "b", alt.Tooltip("p_value:Q", format=".4f", title="DeLong p"),
+                 alt.Tooltip("z:Q", format=".2f")],
+    )
+    tested = base.transform_filter(alt.datum.status == "tested").mark_rect().encode(
         color=alt.Color("p_value:Q", scale=alt.Scale(domain=[0, 0.1], clamp=True, scheme="redyellowblue"),
-                        title="DeLong p"),
-        tooltip=["a", "b", alt.Tooltip("p_value:Q", format=".3f"), alt.Tooltip("z:Q", format=".2f")],
-    ).properties(title=f"DeLong p-values ({split})", width=420, height=420)
+                        title="DeLong p"))
+    undefined = base.transform_filter(alt.datum.status == "undefined").mark_rect(color=UNDEFINED_COLOR)
+    diagonal = base.transform_filter(alt.datum.status == "self").mark_rect(color="#f2f2f2")
+    text = base.mark_text(fontSize=9 if len(order) > 12 else 11).encode(
+        text="text:N",
+        color=alt.condition(alt.datum.status == "undefined", alt.value("white"), alt.value("black")))
+    title = alt.TitleParams(f"DeLong p-values ({split})",
+                            subtitle=["grey: p undefined (degenerate scores or one case in a class)"])
+    return alt.layer(diagonal, undefined, tested, text).properties(
+        title=title, width=size, height=size, usermeta=SVG)
 
 
 def calibration_chart(calibration: pd.DataFrame) -> alt.Chart:
     data = with_labels(calibration)
+    order = model_order(data) if len(data) else []
     line = alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("predicted:Q", title="Predicted probability"), y=alt.Y("observed:Q", title="Observed fraction"),
-        color="label:N")
+        x=alt.X("predicted:Q", title="Predicted probability", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("observed:Q", title="Observed fraction", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("label:N", title="Model", sort=order))
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
-    return (diagonal + line).properties(title="Calibration", width=360, height=320)
+    return (diagonal + line).properties(title="Calibration", width=360, height=320, usermeta=SVG)
 
 
 def decision_curve_chart(decision: pd.DataFrame) -> alt.Chart:
     data = with_labels(decision)
+    order = model_order(data) if len(data) else []
     return alt.Chart(data).mark_line().encode(
         x=alt.X("threshold:Q", title="Threshold probability"),
-        y=alt.Y("net_benefit:Q", title="Net benefit"), color="label:N",
-    ).properties(title="Decision curves", width=360, height=320)
+        y=alt.Y("net_benefit:Q", title="Net benefit"), color=alt.Color("label:N", title="Model", sort=order),
+    ).properties(title="Decision curves", width=360, height=320, usermeta=SVG)
 
 
-def feature_distribution_chart(values: pd.DataFrame, feature: str) -> alt.Chart:
-    """Box plots of one feature by class (``values`` has columns value, class)."""
-    return alt.Chart(values).mark_boxplot().encode(
-        x=alt.X("class:N", title=None), y=alt.Y("value:Q", title=feature), color="class:N",
-    ).properties(title=feature, width=300, height=280)
+def coefficient_chart(selected: pd.DataFrame, title: str) -> alt.Chart:
+    """Selected features' coefficients (columns feature, coefficient), largest magnitude first."""
+    order = list(selected.sort_values("coefficient", key=abs, ascending=False)["feature"])
+    data = selected.assign(sign=["positive" if c >= 0 else "negative" for c in selected["coefficient"]])
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("coefficient:Q", title="Coefficient (standardized features)"),
+        y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
+        color=alt.Color("sign:N", title=None, scale=alt.Scale(domain=["positive", "negative"],
+                                                              range=["#d62728", "#1f77b4"])),
+        tooltip=["feature", alt.Tooltip("coefficient:Q", format=".4f")],
+    ).properties(title=title, width=420, height=max(60, 24 * len(order)), usermeta=SVG)
+
+
+def feature_distribution_chart(values: pd.DataFrame, feature: str, classes: list[str] | None = None) -> alt.Chart:
+    """Box plots of one feature by class (``values`` has columns value, class) on an axis fitted
+    to the values, not forced to start at 0, with each case as a dot."""
+    classes = classes or sorted(values["class"].unique())
+    y = alt.Y("value:Q", title=feature, scale=alt.Scale(zero=False, nice=True))
+    x = alt.X("class:N", title=None, sort=classes)
+    color = alt.Color("class:N", title="Class", sort=classes)
+    box = alt.Chart(values).mark_boxplot(extent=1.5, opacity=0.6, size=40).encode(x=x, y=y, color=color)
+    dots = alt.Chart(values).mark_circle(size=18, opacity=0.6).encode(
+        x=x, y=y, color=color, tooltip=["patient_id", alt.Tooltip("value:Q", format=".4g")])
+    return alt.layer(box, dots).properties(title=feature, width=320, height=300, usermeta=SVG)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboard import state
+from radiomics_core.tasks import CLASS_NAMES
 from warehouse import queries
 from warehouse.queries import WarehouseMissing
 
 TTL_SECONDS = 30
+SMALL_CLASS = 10  # fewer cases than this in a class make AUC intervals and DeLong p-values unstable
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -20,9 +24,9 @@ def table(root: str, name: str, where: tuple[tuple[str, object], ...] = ()) -> p
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def feature_values(root: str, feature_column: str, ring_mm: float) -> pd.DataFrame:
-    sequence, _, feature = feature_column.partition("__")
-    return queries.table(Path(root), "features", {"sequence": sequence, "feature": feature, "ring_mm": ring_mm})
+def feature_values(root: str, wanted: tuple[tuple[float, str, str], ...]) -> pd.DataFrame:
+    """Values of several (ring_mm, sequence, feature) triples, read in one query."""
+    return queries.feature_values(Path(root), list(wanted))
 
 
 def available(root: str) -> bool:
@@ -39,20 +43,66 @@ def freshness(root: str) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
+def class_names(task: str) -> dict[int, str]:
+    names = CLASS_NAMES.get(task, ("class 0", "class 1"))
+    return {0: names[0], 1: names[1]}
+
+
 def csv_download(frame: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button(f"Download {name} (CSV)", frame.to_csv(index=False).encode(), f"{name}.csv", "text/csv", key=key)
+    st.download_button(f"Download {name} (CSV)", frame.to_csv(index=False).encode(), f"{name}.csv", "text/csv",
+                       key=key, on_click="ignore")
 
 
-def model_options(metrics: pd.DataFrame) -> list[str]:
-    from dashboard.charts import model_label
-    return sorted({model_label(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])})
+def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str, frame: pd.DataFrame | None = None) -> None:
+    """PNG, SVG (and the chart's data as CSV) buttons; the images are rendered by vl-convert
+    only when clicked, so exporting costs a page nothing until it is used."""
+    spec = chart.to_json()
+
+    def svg() -> bytes:
+        import vl_convert
+        return vl_convert.vegalite_to_svg(spec).encode()
+
+    def png() -> bytes:
+        import vl_convert
+        return vl_convert.vegalite_to_png(spec, scale=2)
+
+    columns = st.columns([1, 1, 1, 6], gap="small")
+    columns[0].download_button("PNG", png, f"{name}.png", "image/png", key=f"{key}_png", on_click="ignore",
+                               icon=":material/download:")
+    columns[1].download_button("SVG", svg, f"{name}.svg", "image/svg+xml", key=f"{key}_svg", on_click="ignore",
+                               icon=":material/download:")
+    if frame is not None:
+        columns[2].download_button("CSV", frame.to_csv(index=False).encode(), f"{name}.csv", "text/csv",
+                                   key=f"{key}_csv", on_click="ignore", icon=":material/download:")
 
 
-def task_rows(root: str, name: str, missing: str, key: str) -> tuple[str, pd.DataFrame] | None:
-    """A page's table and the task the user picks, or None (with a hint) while it is empty."""
+def task_rows(root: str, name: str, missing: str) -> tuple[str, pd.DataFrame] | None:
+    """A page's table for the task picked in the sidebar, or None (with a hint) while it is empty."""
     frame = table(root, name)
     if frame.empty:
         st.info(missing)
         return None
-    task = st.selectbox("Task", sorted(frame["task"].unique()), key=key)
+    task = state.task(frame["task"].unique())
     return task, frame[frame["task"] == task]
+
+
+def class_counts(root: str, task: str) -> pd.DataFrame:
+    """Cases per split (rows) and class name (columns)."""
+    splits = table(root, "splits", (("task", task),))
+    names = class_names(task)
+    counts = splits.groupby(["split", "label"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=[0, 1], fill_value=0).rename(columns=names)
+    return counts.reindex([s for s in state.SPLITS if s in counts.index])
+
+
+def small_sample_warning(root: str, task: str, split: str) -> str | None:
+    """A sentence when a class of ``split`` has fewer than SMALL_CLASS cases, else None."""
+    counts = class_counts(root, task)
+    if split not in counts.index:
+        return None
+    row = counts.loc[split]
+    if row.min() >= SMALL_CLASS:
+        return None
+    parts = " and ".join(f"{int(n)} {name}" for name, n in row.items())
+    return (f"The {split} split has {parts} cases (fewer than {SMALL_CLASS} in a class): AUC intervals are wide "
+            "and DeLong p-values unstable; read them as indications, not findings.")

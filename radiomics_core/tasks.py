@@ -29,6 +29,9 @@ class TaskConfig:
         raise ValueError(f"unknown task {self.name!r}; tasks are 'grade' and 'mgmt'")
 
 
+# What label 0 and label 1 mean, as tables and charts print them.
+CLASS_NAMES = {"grade": ("WHO 2-3", "WHO 4"), "mgmt": ("unmethylated", "methylated")}
+
 TASKS = {
     "grade": TaskConfig("grade", 0.3),  # thesis Part I: 7:3
     "mgmt": TaskConfig("mgmt", 0.2),  # thesis Part II: 8:2

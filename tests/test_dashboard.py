@@ -1,32 +1,50 @@
-"""Every dashboard page on a warehouse written by the real pipeline, and on an empty one."""
+"""Every dashboard page on a warehouse written by the real pipeline, on one holding both tasks
+(written with the warehouse's own writers, bench/dashboard.py), and on an empty one."""
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bench.dashboard import build_warehouse
+from dashboard import charts
+from dashboard.state import PAGES
 from warehouse.store import Warehouse
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-PAGES = {
-    "Cohort overview": "Cohort overview",
-    "ROC curves": "ROC curves",
-    "Model comparison": "Model comparison",
-    "Clinical characteristics": "Clinical characteristics",
-    "Patient viewer": "Patient viewer",
-    "Features": "Features",
-}
+# --no-auth: these tests are about the pages, not the login gate (tests of dashboard/auth cover it).
+FLAGS = ["--no-auth"]
+
+
+def run_app(warehouse: Path, params: dict | None = None) -> AppTest:
+    """The app opened at a URL with ``params`` (page, task, split, models, patient)."""
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params.update(params or {})
+    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(warehouse), *FLAGS]
+    try:
+        app.run()
+    finally:
+        sys.argv = argv
+    return app
 
 
 def open_page(warehouse: Path, page: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60)
-    app.run()  # first run with the default warehouse argument is harmless
-    import sys
-    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(warehouse)]
+    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(warehouse), *FLAGS]
     try:
         app.run()
         app.sidebar.radio(key="page").set_value(page).run()
+    finally:
+        sys.argv = argv
+    return app
+
+
+def rerun(app: AppTest, warehouse: Path) -> AppTest:
+    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(warehouse), *FLAGS]
+    try:
+        app.run()
     finally:
         sys.argv = argv
     return app
@@ -38,27 +56,149 @@ def warehouse_root(pipeline_run):
     return pipeline.warehouse().root
 
 
+@pytest.fixture(scope="module")
+def both_tasks(tmp_path_factory):
+    """A 80-case warehouse with grade and MGMT results; VOI_P 2 mm ranks every case backwards."""
+    return build_warehouse(tmp_path_factory.mktemp("both") / "warehouse", 80, rings=(1.0, 2.0, 3.0, 5.0, 10.0, 15.0),
+                           zero_auc=("VOI_P", 2.0))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_each_page_renders_pipeline_results(warehouse_root, page):
     app = open_page(warehouse_root, page)
     assert not app.exception, [e.value for e in app.exception]
-    assert [h.value for h in app.header] == [PAGES[page]]
+    assert [h.value for h in app.header] == [page]
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_both_tasks(both_tasks, page, task):
+    app = run_app(both_tasks, {"page": page, "task": task, "split": "test"})
+    assert not app.exception, [e.value for e in app.exception]
+    assert [h.value for h in app.header] == [page]
+    if page not in ("Patient viewer", "Cohort overview"):
+        assert app.sidebar.selectbox(key="task").value == task
+
+
+def test_findings_sentence_names_the_ring_and_p_values(both_tasks):
+    app = run_app(both_tasks, {"page": "Findings", "task": "mgmt", "split": "test"})
+    text = " ".join(m.value for m in app.markdown)
+    assert "the best ring is" in text and " mm" in text and "DeLong p" in text
+    # The MGMT test split is small (80 cases, 8:2): the page says so.
+    assert any("fewer than 10" in w.value for w in app.warning)
+
+
+def test_url_follows_every_change(both_tasks):
+    app = run_app(both_tasks, {"page": "ROC curves", "task": "grade", "split": "test"})
+    app.sidebar.selectbox(key="task").set_value("mgmt")
+    app.sidebar.selectbox(key="split").set_value("train")
+    rerun(app, both_tasks)
+    models = app.multiselect(key="models")
+    models.set_value(["VOI_T", "Combined 5 mm"])
+    rerun(app, both_tasks)
+    assert app.query_params["page"] == "ROC curves"
+    assert (app.query_params["task"], app.query_params["split"]) == ("mgmt", "train")
+    assert app.query_params["models"] == ["VOI_T", "Combined 5 mm"]
+    # The task and split survive a visit to a page that does not show them.
+    app.sidebar.radio(key="page").set_value("Cohort overview")
+    rerun(app, both_tasks)
+    app.sidebar.radio(key="page").set_value("Findings")
+    rerun(app, both_tasks)
+    assert app.sidebar.selectbox(key="task").value == "mgmt"
+    assert app.query_params["page"] == "Findings"
+
+
+def test_a_url_with_unknown_values_falls_back(both_tasks):
+    app = run_app(both_tasks, {"page": "Nope", "task": "idh", "split": "holdout", "models": ["VOI_T", "gone"]})
+    assert not app.exception
+    assert app.sidebar.selectbox(key="task").value == "grade"
+
+
+def test_roc_legend_carries_auc_and_interval():
+    roc = pd.DataFrame({"model": "VOI_T", "ring_mm": [None] * 3, "fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1],
+                        "threshold": [1, 0.5, 0]})
+    metrics = pd.DataFrame({"model": ["VOI_T"], "ring_mm": [None], "auc": [0.8123], "auc_low": [0.7], "auc_high": [0.9]})
+    data = charts.roc_chart(roc, metrics).to_dict()["datasets"]
+    assert "VOI_T (AUC 0.812, 0.700-0.900)" in str(data)
+
+
+def test_models_are_in_ring_order():
+    frame = pd.DataFrame({"model": ["Combined", "VOI_P", "VOI_P", "VOI_T", "VOI_P", "Clinical"],
+                          "ring_mm": [1.0, 10.0, 1.0, None, 5.0, None]})
+    assert charts.model_order(frame) == ["VOI_T", "VOI_P 1 mm", "VOI_P 5 mm", "VOI_P 10 mm", "Combined 1 mm",
+                                         "Clinical"]
+
+
+def test_heatmap_prints_p_values_and_marks_undefined_ones():
+    delong = pd.DataFrame({"split": "test", "model_a": ["VOI_T", "VOI_T"], "ring_a": [None, None],
+                           "model_b": ["VOI_P", "VOI_P"], "ring_b": [10.0, 1.0], "z": [2.0, float("nan")],
+                           "p_value": [0.0004, float("nan")]})
+    frame, order = charts.delong_frame(delong, "test")
+    assert order == ["VOI_T", "VOI_P 1 mm", "VOI_P 10 mm"]
+    cell = frame.set_index(["a", "b"])
+    assert cell.loc[("VOI_T", "VOI_P 10 mm"), "text"] == "<.001"
+    assert cell.loc[("VOI_P 1 mm", "VOI_T"), "status"] == "undefined"
+    assert cell.loc[("VOI_T", "VOI_T"), "status"] == "self"
+    spec = charts.delong_heatmap(delong, "test").to_dict()
+    assert all(layer["encoding"]["y"]["sort"] == order for layer in spec["layer"])
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["labelOverlap"] is False
+
+
+def test_auc_axis_is_zero_to_one():
+    metrics = pd.DataFrame({"model": ["VOI_T", "VOI_P", "VOI_P"], "ring_mm": [None, 1.0, 3.0], "split": "test",
+                            "auc": [0.7, 0.0, 0.9], "auc_low": [0.6, 0.0, 0.8], "auc_high": [0.8, 0.0, 1.0], "n": 20})
+    spec = charts.auc_by_ring_chart(metrics, "test").to_dict()
+    scales = [layer["encoding"]["y"].get("scale") for layer in spec["layer"]]
+    assert all(s == {"domain": [0, 1]} for s in scales)
+    titles = {layer["encoding"]["y"].get("title") for layer in spec["layer"]}
+    assert titles == {"AUC"}
+
+
+def test_table_one_has_n_in_headers_and_a_footnote(both_tasks):
+    from dashboard.views.clinical import table_one
+    from radiomics_core.tasks import CLASS_NAMES
+    from warehouse import queries
+    rows = queries.table(both_tasks, "clinical_characteristics", {"task": "grade"})
+    splits = queries.table(both_tasks, "splits", {"task": "grade"})
+    names = dict(enumerate(CLASS_NAMES["grade"]))
+    counts = splits.groupby(["split", "label"]).size().unstack().rename(columns=names)
+    table, footnote = table_one(rows, counts, names)
+    n = int(counts.loc["train", "WHO 4"])
+    assert list(table.columns)[:4] == ["Variable", f"Train WHO 2-3 (N={int(counts.loc['train', 'WHO 2-3'])})",
+                                       f"Train WHO 4 (N={n})", "p (train)"]
+    assert table.columns[-1] == "p (train vs test)"
+    assert table["Variable"].tolist()[0] == "Age (years), mean ± SD"
+    assert table["Variable"].str.startswith("\u2003").sum() == 2  # the two sex levels, indented
+    assert "p-values: a " in footnote
+
+
+@pytest.mark.parametrize("model, ring, feature, expected", [
+    ("VOI_T", None, "T1c__original_firstorder_Mean", ("radiomic", 0.0, "T1c", "original_firstorder_Mean")),
+    ("VOI_P", 5.0, "FLAIR__original_glcm_Idm", ("radiomic", 5.0, "FLAIR", "original_glcm_Idm")),
+    ("Combined", 5.0, "T:T2__original_firstorder_Mean", ("radiomic", 0.0, "T2", "original_firstorder_Mean")),
+    ("Combined", 5.0, "P5:mask__original_shape_Sphericity", ("radiomic", 5.0, "mask", "original_shape_Sphericity")),
+    ("Clinical-Omics", 3.0, "radscore", ("radscore", 3.0, "", "radscore")),
+    ("Clinical", None, "age", ("clinical", None, "", "age")),
+])
+def test_every_model_kind_finds_its_feature_values(model, ring, feature, expected):
+    from dashboard.views.features import feature_source
+    assert feature_source(model, ring, feature) == expected
+
+
+@pytest.mark.parametrize("model", ["VOI_T", "VOI_P 3 mm", "Combined 3 mm", "Clinical-Omics 3 mm"])
+def test_features_page_plots_every_model_kind(both_tasks, model):
+    app = run_app(both_tasks, {"page": "Features", "task": "grade", "split": "train"})
+    app.selectbox(key="feature_model").set_value(model)
+    rerun(app, both_tasks)
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(app.get("vega_lite_chart")) >= 2  # coefficients and at least one distribution
 
 
 @pytest.mark.slow
 def test_roc_page_draws_a_chart(warehouse_root):
     app = open_page(warehouse_root, "ROC curves")
     assert len(app.get("vega_lite_chart")) == 1
-
-
-def test_roc_legend_carries_auc_and_interval():
-    from dashboard.charts import roc_chart
-    roc = pd.DataFrame({"model": "VOI_T", "ring_mm": [None] * 3, "fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1],
-                        "threshold": [1, 0.5, 0]})
-    metrics = pd.DataFrame({"model": ["VOI_T"], "ring_mm": [None], "auc": [0.8123], "auc_low": [0.7], "auc_high": [0.9]})
-    data = roc_chart(roc, metrics).to_dict()["datasets"]
-    assert "VOI_T (AUC 0.812, 0.700-0.900)" in str(data)
 
 
 @pytest.mark.slow
@@ -89,5 +229,5 @@ def test_pipeline_writes_while_the_dashboard_is_open(warehouse_root):
     metrics = pd.read_parquet(warehouse.table_dir("model_metrics") / "grade.parquet")
     for _ in range(3):
         warehouse.write_partition("model_metrics", "grade", metrics)
-        app.run()
+        rerun(app, warehouse_root)
         assert not app.exception

@@ -56,6 +56,18 @@ def count(root: Path, name: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
 
 
+def feature_values(root: Path, wanted: list[tuple[float, str, str]]) -> pd.DataFrame:
+    """Long rows (patient_id, ring_mm, sequence, feature, value) of the (ring_mm, sequence, feature)
+    triples in ``wanted``, in one scan of the features table."""
+    if not wanted:
+        return pd.DataFrame(columns=["patient_id", "ring_mm", "sequence", "feature", "value"])
+    condition = " OR ".join(["(ring_mm = ? AND sequence = ? AND feature = ?)"] * len(wanted))
+    params = [value for ring, sequence, feature in wanted for value in (float(ring), sequence, feature)]
+    with read_only(root) as con:
+        return con.execute("SELECT patient_id, ring_mm, sequence, feature, value FROM features WHERE "
+                           + condition, params).df()
+
+
 def feature_matrix(root: Path, ring_mm: float, params_hash: str | None = None) -> pd.DataFrame:
     """Wide features of one VOI (ring 0 = VOI_T): one row per patient, columns ``sequence__feature``."""
     sql = ("SELECT patient_id, sequence || '__' || feature AS column, value FROM features "

@@ -1,30 +1,92 @@
-"""Selected features and coefficients per model, and a feature's distribution by class."""
+"""Selected features per model: coefficients, and each feature's distribution by class."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, state
+
+CLINICAL = {"age", "sex_male"}
+
+
+def feature_source(model: str, ring_mm: float | None, feature: str) -> tuple[str, float | None, str, str]:
+    """Where a selected feature's values live: (kind, ring mm, sequence, feature name).
+
+    Models name their columns as fitted: VOI_T and VOI_P columns are ``sequence__feature`` of their
+    own VOI (ring 0 for VOI_T), Combined prefixes ``T:`` (VOI_T) or ``P<mm>:`` (its ring), the
+    clinical models use ``age``, ``sex_male`` and ``radscore`` (the best Combined model's score).
+    """
+    if feature in CLINICAL:
+        return "clinical", None, "", feature
+    if feature == "radscore":
+        return "radscore", ring_mm, "", feature
+    prefix, colon, column = feature.partition(":")
+    if colon:
+        ring = 0.0 if prefix == "T" else float(prefix.removeprefix("P"))
+    else:
+        column = feature
+        ring = 0.0 if model == "VOI_T" or ring_mm is None or pd.isna(ring_mm) else float(ring_mm)
+    sequence, _, name = column.partition("__")
+    return "radiomic", ring, sequence, name
+
+
+def _values(root: str, task: str, model: str, ring_mm: float | None, feature: str,
+            radiomic: pd.DataFrame) -> pd.DataFrame:
+    """Columns patient_id, value for one selected feature (``radiomic``: the model's stored values)."""
+    kind, ring, sequence, name = feature_source(model, ring_mm, feature)
+    if kind == "radiomic":
+        hit = radiomic[(radiomic["ring_mm"] == ring) & (radiomic["sequence"] == sequence)
+                       & (radiomic["feature"] == name)]
+        return hit[["patient_id", "value"]]
+    if kind == "radscore":
+        scores = data.table(root, "predictions", (("task", task), ("model", "Combined"), ("ring_mm", ring)))
+        return scores.drop_duplicates("patient_id").assign(value=scores["score"])[["patient_id", "value"]]
+    clinical = data.table(root, "clinical")
+    value = clinical["age"] if name == "age" else (clinical["sex"] == "M").astype(float)
+    return pd.DataFrame({"patient_id": clinical["patient_id"], "value": value})
 
 
 def render(root: str) -> None:
     st.header("Features")
-    picked = data.task_rows(root, "selected_features", "No fitted models yet: materialize `fitted_models`.",
-                            "feat_task")
+    picked = data.task_rows(root, "selected_features", "No fitted models yet: materialize `fitted_models`.")
     if picked is None:
         return
     task, selected = picked
+    split = state.split()
     subset = charts.with_labels(selected)
-    model = st.selectbox("Model", sorted(subset["label"].unique()), key="feat_model")
-    chosen = subset[subset["label"] == model][["feature", "coefficient"]].sort_values("coefficient", key=abs, ascending=False)
-    st.dataframe(chosen.round(4), hide_index=True)
-    data.csv_download(chosen, f"selected_{task}", "dl_selected")
-    radiomic = [f for f in chosen["feature"] if ":" in f]
-    if not radiomic:
+    options = charts.model_order(subset)
+    label = state.select("Model", options, "feature_model", default="VOI_T")
+    model_rows = subset[subset["label"] == label]
+    model, ring_mm = model_rows["model"].iloc[0], model_rows["ring_mm"].iloc[0]
+    chosen = model_rows[["feature", "coefficient"]].sort_values("coefficient", key=abs, ascending=False)
+    if chosen.empty:
+        st.info(f"{label} kept no feature.")
         return
-    feature = st.selectbox("Distribution of", radiomic, key="feat_feature")
-    prefix, column = feature.split(":", 1)
-    ring_mm = 0.0 if prefix == "T" else float(prefix.removeprefix("P"))
-    values = data.feature_values(root, column, ring_mm)
+    left, right = st.columns([3, 2])
+    with left:
+        chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
+        st.altair_chart(chart)
+        data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
+    with right:
+        st.dataframe(chosen.round(4), hide_index=True)
+    names = data.class_names(task)
     labels = data.table(root, "splits", (("task", task),))
-    merged = values.merge(labels, on="patient_id")
-    merged["class"] = merged["label"].map({0: "class 0", 1: "class 1"})
-    st.altair_chart(charts.feature_distribution_chart(merged, feature))
+    labels = labels[labels["split"] == split]
+    st.subheader(f"Distributions by class ({split} split)")
+    plotted = list(chosen["feature"].head(6))
+    sources = [feature_source(model, ring_mm, f) for f in plotted]
+    radiomic = data.feature_values(root, tuple((ring, seq, name) for kind, ring, seq, name in sources
+                                               if kind == "radiomic"))
+    columns = st.columns(2)
+    for k, feature in enumerate(plotted):
+        values = _values(root, task, model, ring_mm, feature, radiomic).merge(labels, on="patient_id")
+        values["class"] = values["label"].map(names)
+        with columns[k % 2]:
+            if values.empty:
+                st.caption(f"{feature}: no stored values for this split.")
+                continue
+            chart = charts.feature_distribution_chart(values, feature, list(names.values()))
+            st.altair_chart(chart)
+    if len(chosen) > 6:
+        st.caption(f"The 6 largest of {len(chosen)} coefficients are plotted; the table lists all.")

@@ -2,22 +2,25 @@
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, state
 
 
 def render(root: str) -> None:
     st.header("ROC curves")
-    picked = data.task_rows(root, "model_metrics", "No models evaluated yet: materialize `evaluation_reports`.",
-                            "roc_task")
+    picked = data.task_rows(root, "model_metrics", "No models evaluated yet: materialize `evaluation_reports`.")
     if picked is None:
         return
     task, metrics = picked
-    split = st.selectbox("Split", ["test", "train"], key="roc_split")
+    split = state.split()
+    warning = data.small_sample_warning(root, task, split)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
     subset = charts.with_labels(metrics[metrics["split"] == split])
-    options = sorted(subset["label"].unique())
-    default = [o for o in options if o.startswith(("VOI_T", "Clinical")) or o.startswith("Combined 1 ")][:4]
-    chosen = st.multiselect("Models", options, default=default or options[:3], key="roc_models")
+    options = charts.model_order(subset)
+    default = [o for o in options if o in ("VOI_T", "Clinical") or o.startswith(("Clinical-Omics", "Combined 3 "))]
+    chosen = state.multiselect("Models", options, "models", default or options[:3])
     roc = charts.with_labels(data.table(root, "roc_points", (("task", task), ("split", split))))
     roc = roc[roc["label"].isin(chosen)]
-    st.altair_chart(charts.roc_chart(roc, subset[subset["label"].isin(chosen)]), width="content")
-    data.csv_download(roc, f"roc_{task}_{split}", "dl_roc")
+    chart = charts.roc_chart(roc, subset[subset["label"].isin(chosen)], f"ROC curves ({task}, {split})")
+    st.altair_chart(chart, width="content")
+    data.chart_downloads(chart, f"roc_{task}_{split}", "dl_roc", roc)
