@@ -18,8 +18,10 @@ import types
 import numpy as np
 from radiomics import getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
+from radiomics.shape import RadiomicsShape
 
 from radiomics_core.fast_glcm import FastGLCM
+from radiomics_core.shape_mesh import mesh_coefficients
 from radiomics_core.voxel_matrices import VoxelMatrices
 
 DISCRETIZATION_SETTING = "sharedDiscretization"
@@ -84,12 +86,23 @@ class FastFirstOrder(RadiomicsFirstOrder):
         return np.nanmean(power, 1)
 
 
-def _with_voxel_matrices(method: types.FunctionType) -> types.FunctionType:
-    """PyRadiomics' own ``_calculateMatrix`` with its module's ``cMatrices`` replaced by
-    ``VoxelMatrices``: the same C-call arguments and the same post-processing (empty gray levels
-    and angles dropped, weighting, normalization), only the matrix counted over the VOI's voxels."""
-    namespace = {**sys.modules[method.__module__].__dict__, "cMatrices": VoxelMatrices}
+def _rebound(method: types.FunctionType, **replacements) -> types.FunctionType:
+    """PyRadiomics' own method with some of its module's globals replaced: the same calls and the
+    same post-processing, only the replaced C functions differ."""
+    namespace = {**sys.modules[method.__module__].__dict__, **replacements}
     return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
+class _MeshShape:
+    """``radiomics.cShape`` as ``RadiomicsShape`` calls it, with the fast diameters."""
+
+    calculate_coefficients = staticmethod(mesh_coefficients)
+
+
+class FastShape(RadiomicsShape):
+    """PyRadiomics' 3D shape class; its mesh coefficients come from ``shape_mesh``."""
+
+    _initSegmentBasedCalculation = _rebound(RadiomicsShape._initSegmentBasedCalculation, cShape=_MeshShape)
 
 
 @functools.cache
@@ -102,6 +115,8 @@ def texture_classes() -> dict[str, type]:
             continue
         body = {}
         if name in ("glcm", "glrlm", "glszm", "ngtdm", "gldm"):
-            body["_calculateMatrix"] = _with_voxel_matrices(base._calculateMatrix)
+            # The matrix counted over the VOI's voxels; PyRadiomics' post-processing (empty gray
+            # levels and angles dropped, weighting, normalization) is unchanged.
+            body["_calculateMatrix"] = _rebound(base._calculateMatrix, cMatrices=VoxelMatrices)
         classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
     return classes

@@ -27,13 +27,14 @@ import SimpleITK as sitk
 import yaml
 from radiomics import featureextractor, imageoperations
 
-from radiomics_core.feature_classes import DISCRETIZATION_SETTING, Discretization, texture_classes
+from radiomics_core.feature_classes import DISCRETIZATION_SETTING, Discretization, FastShape, texture_classes
 from radiomics_core.validation import GeometryTolerance, geometry_differences
 
 SHAPE_SEQUENCE = "mask"
 PYRADIOMICS_VERSION = radiomics.__version__.lstrip("v")
 # PyRadiomics logs every feature class at INFO on the "radiomics" logger; keep only errors (it also warns about every symmetric GLCM).
 logging.getLogger("radiomics").setLevel(logging.ERROR)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
             continue
         boxes[ring] = box
         statuses.append(VoiStatus(ring, "ok", voxels))
-        for name, value in extractor.computeShape(reference, voi, box, **settings).items():
+        for name, value in _shape_features(extractor, reference, voi, box, settings):
             rows.append(FeatureRow(ring, SHAPE_SEQUENCE, name, float(value)))
 
     if not boxes:
@@ -210,6 +211,24 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
                     for name, value in _texture_features(extractor, cropped, mask, type_name, kwargs):
                         rows.append(FeatureRow(ring, sequence, name, float(value)))
     return CaseFeatures(rows, statuses, params.hash)
+
+
+def _shape_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,
+                    box, settings: dict):
+    """3D shape by ``FastShape``; shape2D (force2D settings) by PyRadiomics' own ``computeShape``."""
+    enabled = extractor.enabledFeatures
+    if "shape2D" in enabled or mask.GetDimension() != 3:
+        logger.info("shape2D or a 2D mask: shape by PyRadiomics' own classes")
+        yield from extractor.computeShape(image, mask, box, **settings).items()
+        return
+    if "shape" not in enabled:
+        return
+    cropped_image, cropped_mask = imageoperations.cropToTumorMask(image, mask, box)
+    shape = FastShape(cropped_image, cropped_mask, **settings)
+    for feature in enabled["shape"] or []:
+        shape.enableFeatureByName(feature)
+    for name, value in shape.execute().items():
+        yield f"original_shape_{name}", value
 
 
 def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,

@@ -168,3 +168,19 @@ def test_resampling_in_params_is_refused(tmp_path):
     path.write_text("setting:\n  resampledPixelSpacing: [1, 1, 1]\n")
     with pytest.raises(ValueError, match="resampledPixelSpacing"):
         ExtractionParams.load(path)
+
+
+def test_shape_of_tumor_and_rings_equals_naive_execute(small_case, tmp_path):
+    """Shape's mesh (surface, volume, the four maximum diameters) on VOI_T and rings (two surfaces)."""
+    images, vois = small_case
+    path = tmp_path / "shape.yaml"
+    path.write_text(yaml.safe_dump({"imageType": {"Original": {}}, "featureClass": {"shape": None},
+                                    "setting": {"label": 1, "additionalInfo": False}}))
+    params = ExtractionParams.load(path)
+    images = {"T1c": images["T1c"]}
+    ours = {(r.ring_mm, r.sequence, r.feature): r.value for r in extract_case_features(images, vois, params).rows}
+    reference = naive(images, vois, params)
+    assert set(ours) == set(reference)
+    assert sum("Diameter" in key[2] for key in ours) == 4 * len(vois)
+    for key, value in ours.items():
+        assert value == pytest.approx(reference[key], rel=1e-9, abs=1e-12), key

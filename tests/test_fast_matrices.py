@@ -1,0 +1,134 @@
+"""Our texture matrices and shape mesh equal PyRadiomics' C functions element for element."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import SimpleITK as sitk
+from radiomics import cMatrices, cShape
+
+from radiomics_core.features import ExtractionParams, extract_case_features
+from radiomics_core.shape_mesh import mesh_coefficients
+from radiomics_core.voxel_matrices import VoxelMatrices
+
+
+def random_volumes(seed: int, count: int):
+    """Binned images and masks: random boxes, sparse to full masks, and smoothed (blob-like) ones."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        shape = tuple(int(v) for v in rng.integers(2, 12, 3))
+        levels = int(rng.integers(1, 6))
+        image = rng.integers(1, levels + 1, shape)
+        mask = rng.random(shape) < rng.choice([0.1, 0.5, 0.9, 1.0])
+        if index % 3 == 0:
+            mask = ndi.binary_closing(mask)
+        if not mask.any():
+            mask.flat[0] = True
+        yield image, mask, levels
+    # Degenerate: no two VOI voxels adjacent, yet two on one line (GLRLM keeps such an angle).
+    mask = np.zeros((5, 5, 5), bool)
+    mask[0, 0, 0] = mask[2, 0, 0] = mask[4, 2, 2] = True
+    yield np.ones((5, 5, 5), int), mask, 1
+
+
+def c_or_none(function, *args):
+    try:
+        return function(*args)
+    except RuntimeError:  # e.g. too few voxels along a dimension for the distance: no angles
+        return None
+
+
+@pytest.mark.parametrize("force2d", [False, True])
+def test_neighbour_matrices_equal_pyradiomics_c(force2d):
+    for image, mask, levels in random_volumes(0, 40):
+        for distances in ([1], [1, 2], [2]):
+            distances = np.array(distances)
+            expected = c_or_none(cMatrices.calculate_glcm, image, mask, distances, levels, force2d, 0)
+            if expected is None:
+                continue
+            got = VoxelMatrices.calculate_glcm(image, mask, distances, levels, force2d, 0)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+            np.testing.assert_array_equal(VoxelMatrices.calculate_ngtdm(image, mask, distances, levels, force2d, 0),
+                                          cMatrices.calculate_ngtdm(image, mask, distances, levels, force2d, 0))
+            for alpha in (0, 1):
+                np.testing.assert_array_equal(
+                    VoxelMatrices.calculate_gldm(image, mask, distances, levels, alpha, force2d, 0),
+                    cMatrices.calculate_gldm(image, mask, distances, levels, alpha, force2d, 0))
+
+
+@pytest.mark.parametrize("force2d", [False, True])
+def test_run_and_zone_matrices_equal_pyradiomics_c(force2d):
+    checked = 0
+    for image, mask, levels in random_volumes(1, 40):
+        voxels = int(mask.sum())
+        expected = c_or_none(cMatrices.calculate_glszm, image, mask.copy(), levels, voxels, force2d, 0)
+        if expected is None:
+            continue
+        np.testing.assert_array_equal(VoxelMatrices.calculate_glszm(image, mask, levels, voxels, force2d, 0), expected)
+        runs = max(image.shape)
+        got = VoxelMatrices.calculate_glrlm(image, mask, levels, runs, force2d, 0)
+        expected = cMatrices.calculate_glrlm(image, mask, levels, runs, force2d, 0)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        checked += 1
+    assert checked > 20
+
+
+def test_voxel_based_calls_go_to_pyradiomics_c(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cMatrices, "calculate_glcm", lambda *args: calls.append(args) or "c")
+    assert VoxelMatrices.calculate_glcm(np.ones((3, 3, 3), int), np.ones((3, 3, 3), bool), np.array([1]), 1, False, 0,
+                                        1, np.zeros((3, 1), int)) == "c"
+    assert len(calls) == 1
+
+
+def test_mesh_coefficients_equal_pyradiomics_c():
+    rng = np.random.default_rng(2)
+    masks = []
+    for index in range(40):
+        mask = rng.random(tuple(int(v) for v in rng.integers(1, 14, 3))) < rng.choice([0.05, 0.3, 0.7])
+        masks.append(ndi.binary_closing(mask) if index % 2 else mask)
+    z, y, x = np.mgrid[:40, :40, :40]
+    radius = np.sqrt((z - 20) ** 2 + (y - 19.5) ** 2 + (x - 21) ** 2)
+    masks.append((radius < 17) & (radius > 11))  # a ring: two surfaces
+    for index, mask in enumerate(masks):
+        spacing = np.array([(1.0, 1.0, 1.0), (0.8, 0.8, 3.0), (1.3, 0.7, 2.1)][index % 3])
+        padded = np.pad(mask, 1)  # as RadiomicsShape pads its mask
+        area, volume, diameters = mesh_coefficients(padded, spacing)
+        expected = cShape.calculate_coefficients(padded, spacing)
+        assert area == pytest.approx(expected[0], rel=1e-12, abs=1e-12)
+        assert volume == pytest.approx(expected[1], rel=1e-12, abs=1e-12)
+        np.testing.assert_array_equal(diameters, expected[2])
+
+
+def test_a_one_bin_shift_moves_every_texture_class_beyond_the_parity_tolerance(pyradiomics_data, monkeypatch,
+                                                                                 tmp_path):
+    """The parity tests compare at 1e-6: a single voxel one gray level off must fail them."""
+    from radiomics_core import feature_classes
+
+    image = sitk.ReadImage(str(pyradiomics_data / "brain1_image.nrrd"))
+    mask = sitk.ReadImage(str(pyradiomics_data / "brain1_label.nrrd"), sitk.sitkUInt8)
+    path = tmp_path / "params.yaml"
+    path.write_text("imageType: {Original: {}}\nfeatureClass: {firstorder: , glcm: , glrlm: , glszm: , gldm: , "
+                    "ngtdm: }\nsetting: {binWidth: 25, label: 1}\n")
+    params = ExtractionParams.load(path)
+
+    def values():
+        result = extract_case_features({"T1": image}, {0.0: mask}, params)
+        return {row.feature: row.value for row in result.rows}
+
+    reference = values()
+    original = feature_classes._binned_image
+
+    def shifted(matrix, voi, settings):
+        binned = original(matrix, voi, settings)
+        first = tuple(index[0] for index in np.nonzero(voi))
+        binned[first] += 1
+        return binned
+
+    monkeypatch.setattr(feature_classes, "_binned_image", shifted)
+    moved = values()
+    for feature_class in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
+        worst = max(abs(moved[name] - value) / max(abs(value), 1e-12) for name, value in reference.items()
+                    if f"_{feature_class}_" in name)
+        assert worst > 1e-6, feature_class
