@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit ru
 
 import streamlit as st  # noqa: E402
 
-from dashboard import data, state  # noqa: E402
+from dashboard import data, sharing, state  # noqa: E402
 from dashboard.views import clinical, comparison, features, findings, overview, roc, viewer  # noqa: E402
 
 PAGES = state.PAGES  # Findings first: the page that states the study's answer
@@ -27,11 +27,16 @@ def main() -> None:
     args = _arguments()
     root = str(Path(args.warehouse).resolve())
     work = Path(args.work_dir) if args.work_dir else Path(root).parent / "work"
+    access = sharing.open_dashboard(root)  # login gate, audit trail, de-identified view
+    if access is None:
+        return
+    root = access.root
     st.sidebar.title("glioma-rings")
     # The URL carries page, task, split, models and patient, both ways: a copied link or a reload
     # reproduces the view (dashboard/state.py).
     state.restore()
-    page = st.sidebar.radio("Page", PAGES, key="page")
+    page = st.sidebar.radio("Page", access.visible(PAGES, key="page"), key="page")
+    access.record_view(page)
     st.sidebar.caption(f"Warehouse: {root}")
     if not data.available(root):
         st.title("No results yet")

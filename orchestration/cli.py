@@ -1,9 +1,10 @@
-"""The ``glioma-rings`` command line: demo cohort, ingest, run, dev, dashboard."""
+"""The ``glioma-rings`` command line: demo cohort, ingest, run, dev, dashboard, users."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from radiomics_core.cohort import LAYOUTS, CohortConfig, read_cohort
@@ -129,18 +130,102 @@ def _dev(args: argparse.Namespace) -> int:
         return 0
 
 
-def _streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+def _streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1", *, app_args: Sequence[str] = (),
+                       secrets: Path | None = None) -> list[str]:
+    """``streamlit run dashboard/app.py`` on ``host:port``; ``app_args`` go to the app after ``--``.
+
+    ``secrets`` replaces Streamlit's secrets.toml search (``[auth]`` for OpenID Connect login).
+    """
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    options = ["--secrets.files", str(Path(secrets).resolve())] if secrets else []
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",
-            "--", "--warehouse", str(warehouse)]
+            "--client.toolbarMode", "viewer", *options,
+            "--", "--warehouse", str(warehouse), *app_args]
+
+
+_NO_LOGIN_MESSAGE = """\
+error: refusing to serve the dashboard on {host} without a login: anyone who can reach that
+address would see patient ids, clinical data and MRI slices.
+Configure a login, then start again:
+  - an identity provider (OpenID Connect): an [auth] section in .streamlit/secrets.toml (or
+    --secrets FILE) and allow_users / allow_domains in {settings};
+  - or local users: glioma-rings users add NAME --warehouse {warehouse}
+Or pass --no-auth to serve without a login and accept the risk. See README, "Sharing the dashboard"."""
 
 
 def _dashboard(args: argparse.Namespace) -> int:
     import subprocess
 
-    return subprocess.call(_streamlit_command(Path(args.warehouse).resolve(), args.port, args.host))
+    from dashboard.settings import default_secrets_files, is_loopback, load_settings, oidc_providers, read_secrets
+    from dashboard.users import UsersFile
+
+    warehouse = Path(args.warehouse).resolve()
+    settings = load_settings(warehouse, Path(args.settings) if args.settings else None,
+                             deidentified=args.deidentified, no_auth=args.no_auth)
+    app_dir = Path(__file__).resolve().parent.parent / "dashboard"
+    secrets = read_secrets([Path(args.secrets)] if args.secrets else default_secrets_files(app_dir))
+    login = bool(oidc_providers(secrets)) or bool(settings.users_file and UsersFile(settings.users_file).names())
+    if not login and not is_loopback(args.host):
+        if not args.no_auth:
+            print(_NO_LOGIN_MESSAGE.format(host=args.host, settings=settings.settings_file, warehouse=args.warehouse),
+                  file=sys.stderr)
+            return 2
+    if args.no_auth:
+        print(f"WARNING: --no-auth: the dashboard on {args.host}:{args.port} has no login; anyone who can reach "
+              "it sees the data.", file=sys.stderr)
+    if login and not (settings.allow_users or settings.allow_domains):
+        print(f"note: no allow_users or allow_domains in {settings.settings_file}: nobody will be let in.",
+              file=sys.stderr)
+    app_args = ["--settings", str(settings.settings_file)]
+    app_args += ["--deidentified"] if args.deidentified else []
+    app_args += ["--no-auth"] if args.no_auth else []
+    command = _streamlit_command(warehouse, args.port, args.host, app_args=app_args,
+                                 secrets=Path(args.secrets) if args.secrets else None)
+    return subprocess.call(command)
+
+
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dashboard.settings import load_settings
+    from dashboard.users import UsersFile
+
+    settings = load_settings(Path(args.warehouse), Path(args.settings) if args.settings else None)
+    users = UsersFile(settings.users_file)
+    if args.action != "list" and not args.name:
+        print(f"error: users {args.action} needs a user NAME", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        for name in users.names():
+            print(f"{name}\t{'allowed' if settings.is_allowed(name) else 'not on the allow-list'}")
+        return 0
+    if args.action == "remove":
+        if not users.remove(args.name):
+            print(f"error: no user {args.name} in {users.path}", file=sys.stderr)
+            return 1
+        print(f"removed {args.name} from {users.path}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 1
+    try:
+        users.set_password(args.name, password)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: password stored (Argon2 hash) in {users.path}")
+    if not settings.settings_file.exists():
+        settings.settings_file.write_text(f'[access]\nallow_users = ["{args.name}"]\n', encoding="utf-8")
+        print(f"created {settings.settings_file} allowing {args.name}")
+    elif not settings.is_allowed(args.name):
+        print(f"note: {args.name} may log in but is not on the allow-list: add it to allow_users in "
+              f"{settings.settings_file}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,8 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard over a warehouse")
     dashboard.add_argument("--warehouse", default="data/warehouse")
     dashboard.add_argument("--port", type=int, default=8501)
-    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1; another needs a login or --no-auth)")
+    dashboard.add_argument("--settings", default=None, help="access settings (default: dashboard.toml beside the warehouse)")
+    dashboard.add_argument("--secrets", default=None, help="Streamlit secrets.toml with an [auth] section (OpenID Connect)")
+    dashboard.add_argument("--deidentified", action="store_true", help="pseudonyms instead of patient ids, no patient viewer")
+    dashboard.add_argument("--no-auth", action="store_true", help="serve a non-loopback --host without login (risky)")
     dashboard.set_defaults(func=_dashboard)
+
+    users = commands.add_parser("users", help="local dashboard users (a lab without an identity provider)")
+    users.add_argument("action", choices=["add", "remove", "list"])
+    users.add_argument("name", nargs="?", default=None)
+    users.add_argument("--warehouse", default="data/warehouse")
+    users.add_argument("--settings", default=None, help="default: dashboard.toml beside the warehouse")
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(func=_users)
     return parser
 
 
