@@ -32,6 +32,7 @@ class Discretization:
 
     def __init__(self) -> None:
         self._binned: tuple[np.ndarray, np.ndarray, int] | None = None
+        self.padded_vois: dict = {}  # VoxelMatrices' store: one padded VOI per padding
 
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
@@ -71,7 +72,31 @@ class _SharedBinning:
         return binned.copy()
 
 
+_PERCENTILES = (10, 25, 75, 90)
+
+
 class FastFirstOrder(RadiomicsFirstOrder):
+    def _percentile(self, q: int) -> np.ndarray:
+        # PyRadiomics calls nanpercentile (a NaN scan, apply_along_axis, a partition) seven times;
+        # a segment's voxel array is one row without NaN, where one percentile call over the four
+        # q gives the same order statistics and the same interpolation.
+        values = self.targetVoxelArray
+        if values.shape[0] != 1 or np.isnan(values).any():
+            return np.nanpercentile(values, q, axis=1)
+        cache = self.__dict__.setdefault("_percentile_cache", {})
+        if not cache:
+            cache.update(zip(_PERCENTILES, np.percentile(values[0], _PERCENTILES)))
+        return np.array([cache[q]])
+
+    def get10PercentileFeatureValue(self):
+        return self._percentile(10)
+
+    def get90PercentileFeatureValue(self):
+        return self._percentile(90)
+
+    def getInterquartileRangeFeatureValue(self):
+        return self._percentile(75) - self._percentile(25)
+
     @staticmethod
     def _moment(a, moment=1):
         # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power.
@@ -84,6 +109,19 @@ class FastFirstOrder(RadiomicsFirstOrder):
         elif moment != 2:
             return RadiomicsFirstOrder._moment(a, moment)
         return np.nanmean(power, 1)
+
+
+def _voxel_matrices(method: types.FunctionType) -> types.FunctionType:
+    """PyRadiomics' own ``_calculateMatrix`` calling ``VoxelMatrices`` instead of its C module, with
+    the padded VOI shared by the classes of one ``Discretization``. The post-processing (empty
+    gray levels and angles dropped, weighting, normalization) is PyRadiomics' code."""
+
+    def _calculateMatrix(self, voxelCoordinates=None):
+        shared = self.settings.get(DISCRETIZATION_SETTING)
+        matrices = VoxelMatrices(shared.padded_vois if shared is not None else None)
+        return _rebound(method, cMatrices=matrices)(self, voxelCoordinates)
+
+    return _calculateMatrix
 
 
 def _rebound(method: types.FunctionType, **replacements) -> types.FunctionType:
@@ -115,8 +153,6 @@ def texture_classes() -> dict[str, type]:
             continue
         body = {}
         if name in ("glcm", "glrlm", "glszm", "ngtdm", "gldm"):
-            # The matrix counted over the VOI's voxels; PyRadiomics' post-processing (empty gray
-            # levels and angles dropped, weighting, normalization) is unchanged.
-            body["_calculateMatrix"] = _rebound(base._calculateMatrix, cMatrices=VoxelMatrices)
+            body["_calculateMatrix"] = _voxel_matrices(base._calculateMatrix)
         classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
     return classes

@@ -183,7 +183,7 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
             statuses.append(VoiStatus(ring, "no features: empty mask", 0))
             continue
         try:
-            box, corrected = imageoperations.checkMask(reference, voi, **settings)
+            box = _check_mask(reference, voi, settings)
         except ValueError as error:
             statuses.append(VoiStatus(ring, f"no features: {error}", voxels))
             continue
@@ -211,6 +211,19 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
                     for name, value in _texture_features(extractor, cropped, mask, type_name, kwargs):
                         rows.append(FeatureRow(ring, sequence, name, float(value)))
     return CaseFeatures(rows, statuses, params.hash)
+
+
+def _check_mask(image: sitk.Image, voi: sitk.Image, settings: dict) -> np.ndarray | None:
+    """PyRadiomics' ``checkMask`` bounding box, with its LabelStatistics run on the VOI's own box:
+    over the crop around all VOIs it costs ~50 ms a VOI. The box is shifted back to ``image``."""
+    inside = sitk.GetArrayViewFromImage(voi) == settings.get("label", 1)
+    if not inside.any():
+        return imageoperations.checkMask(image, voi, **settings)[0]  # PyRadiomics' own error
+    low, high = _bounding_box(inside)
+    index, size = [int(v) for v in low[::-1]], [int(v) for v in (high - low)[::-1]]
+    box = imageoperations.checkMask(sitk.RegionOfInterest(image, size, index), sitk.RegionOfInterest(voi, size, index),
+                                    **settings)[0]
+    return None if box is None else box + np.repeat(index, 2)
 
 
 def _shape_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,

@@ -2,12 +2,14 @@
 
 PyRadiomics' C functions (``radiomics._cmatrices``) visit every voxel of the VOI's bounding box
 and find each voxel's coordinates with integer divisions; a ring is a thin shell whose box is the
-tumor's box plus the ring, so most of that work is on voxels outside the VOI. Here the box is
-padded by the largest neighbour distance (padding voxels are outside the mask, so a neighbour
-beyond the box is never counted, as in the C code), and the kernels visit only the VOI's voxels,
-in the C code's order, with neighbours at fixed flat offsets. The angles are PyRadiomics' own
-(``generate_angles``), so matrices come out element for element as the C functions make them;
-``VoxelMatrices`` has the C module's call signatures and is what our feature classes call.
+tumor's box plus the ring, so most of that work is on voxels outside the VOI. Here the binned
+image is padded by the largest neighbour distance and zeroed outside the mask (gray levels start
+at 1, so 0 means "not in the VOI", and a neighbour beyond the box is never counted, as in the C
+code), and the kernels visit only the VOI's voxels, in the C code's order, with neighbours at
+fixed flat offsets. The angles are PyRadiomics' own (``generate_angles``), so matrices come out
+element for element as the C functions make them. ``VoxelMatrices`` has the C module's call
+signatures and is what our feature classes call; given a dict, it builds the padded VOI once for
+all the classes of one (image, mask) pair.
 """
 
 from __future__ import annotations
@@ -22,20 +24,18 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 class PaddedVoi:
-    """A VOI's binned image and mask, padded by ``pad`` voxels, flattened, with its voxel list."""
+    """A VOI's binned image, 0 outside the mask, padded by ``pad`` voxels and flattened, with the
+    flat indices of the VOI's voxels."""
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int) -> None:
         self.box_shape = image.shape
         self.pad = pad
         self.shape = tuple(s + 2 * pad for s in image.shape)
-        padded_mask = np.zeros(self.shape, np.uint8)
-        padded_image = np.zeros(self.shape, np.int32)
-        inner = tuple(slice(pad, pad + s) for s in image.shape)
-        padded_mask[inner] = mask
-        padded_image[inner] = image
-        self.mask = padded_mask.ravel()
-        self.image = padded_image.ravel()
-        self.voxels = np.flatnonzero(self.mask)  # ascending: the C loops' order
+        padded = np.zeros(self.shape, np.int32)
+        inner = padded[tuple(slice(pad, pad + s) for s in image.shape)]
+        np.copyto(inner, image, where=mask, casting="unsafe")
+        self.image = padded.ravel()
+        self.voxels = np.flatnonzero(self.image)  # ascending: the C loops' order
 
     def offsets(self, angles: np.ndarray) -> np.ndarray:
         """Flat offsets of the (Na, 3) angles (z, y, x) in the padded array."""
@@ -49,20 +49,20 @@ def _angles(size: tuple[int, ...], distances, bidirectional: bool, force2D: bool
 
 
 @_jit
-def _glcm(image, mask, voxels, offsets, ng):
+def _glcm(image, voxels, offsets, ng):
     na = offsets.size
     glcm = np.zeros((1, ng, ng, na))
     for i in voxels:
         gi = image[i] - 1
         for a in range(na):
-            j = i + offsets[a]
-            if mask[j]:
-                glcm[0, gi, image[j] - 1, a] += 1
+            gj = image[i + offsets[a]]
+            if gj:
+                glcm[0, gi, gj - 1, a] += 1
     return glcm
 
 
 @_jit
-def _ngtdm(image, mask, voxels, offsets, ng):
+def _ngtdm(image, voxels, offsets, ng):
     ngtdm = np.zeros((1, ng, 3))
     for g in range(ng):
         ngtdm[0, g, 2] = g + 1
@@ -70,10 +70,10 @@ def _ngtdm(image, mask, voxels, offsets, ng):
         count = 0.0
         total = 0.0
         for a in range(offsets.size):
-            j = i + offsets[a]
-            if mask[j]:
+            gj = image[i + offsets[a]]
+            if gj:
                 count += 1
-                total += image[j]
+                total += gj
         diff = 0.0 if count == 0 else abs(image[i] - total / count)
         ngtdm[0, image[i] - 1, 0] += 1
         ngtdm[0, image[i] - 1, 1] += diff
@@ -81,22 +81,22 @@ def _ngtdm(image, mask, voxels, offsets, ng):
 
 
 @_jit
-def _gldm(image, mask, voxels, offsets, ng, alpha):
+def _gldm(image, voxels, offsets, ng, alpha):
     gldm = np.zeros((1, ng, offsets.size * 2 + 1))
     for i in voxels:
         dependent = 0
         for a in range(offsets.size):
-            j = i + offsets[a]
-            if mask[j] and abs(image[i] - image[j]) <= alpha:
+            gj = image[i + offsets[a]]
+            if gj and abs(image[i] - gj) <= alpha:
                 dependent += 1
         gldm[0, image[i] - 1, dependent] += 1
     return gldm
 
 
 @_jit
-def _glszm_zones(image, mask, voxels, offsets):
+def _glszm_zones(image, voxels, offsets):
     """(gray level, size) of every 26-connected zone (neighbours by ``offsets``) of equal level."""
-    unvisited = mask.copy()
+    unvisited = image.copy()  # a voxel is zeroed when its zone takes it
     stack = np.empty(voxels.size, np.int64)
     levels = np.empty(voxels.size, np.int64)
     sizes = np.empty(voxels.size, np.int64)
@@ -115,7 +115,7 @@ def _glszm_zones(image, mask, voxels, offsets):
             size += 1
             for a in range(offsets.size):
                 j = k + offsets[a]
-                if unvisited[j] and image[j] == level:
+                if unvisited[j] == level:
                     unvisited[j] = 0
                     stack[top] = j
                     top += 1
@@ -126,7 +126,7 @@ def _glszm_zones(image, mask, voxels, offsets):
 
 
 @_jit
-def _glrlm(image, mask, voxels, offsets, steps, box_low, box_high, shape, ng, nr):
+def _glrlm(image, voxels, offsets, steps, box_low, box_high, shape, ng, nr):
     """Runs along each angle; ``steps`` (Na, 3) are the angles, box_low/high the unpadded box."""
     na = offsets.size
     glrlm = np.zeros((1, ng, nr, na))
@@ -136,29 +136,29 @@ def _glrlm(image, mask, voxels, offsets, steps, box_low, box_high, shape, ng, nr
         for i in voxels:
             level = image[i]
             previous = i - off
-            if mask[previous]:
+            if image[previous]:
                 multi_element = True
                 if image[previous] == level:
                     continue  # not the first voxel of its run
             length = 1
             j = i + off
-            while mask[j] and image[j] == level:
+            while image[j] == level:
                 length += 1
                 j += off
-            if length > 1 or mask[j]:
+            if length > 1 or image[j]:
                 multi_element = True
             glrlm[0, level - 1, length - 1, a] += 1
         if not multi_element:
             # PyRadiomics drops an angle whose every line through the box holds at most one VOI
             # voxel. No two voxels were adjacent along it; look for two on one line further apart.
-            multi_element = _any_line_with_two(mask, voxels, off, steps[a], box_low, box_high, shape)
+            multi_element = _any_line_with_two(image, voxels, off, steps[a], box_low, box_high, shape)
         if not multi_element:
             glrlm[0, :, 0, a] = 0
     return glrlm
 
 
 @_jit
-def _any_line_with_two(mask, voxels, off, step, box_low, box_high, shape):
+def _any_line_with_two(image, voxels, off, step, box_low, box_high, shape):
     for i in voxels:
         z = i // (shape[1] * shape[2])
         y = (i // shape[2]) % shape[1]
@@ -172,60 +172,66 @@ def _any_line_with_two(mask, voxels, off, step, box_low, box_high, shape):
                     or x < box_low[2] or x > box_high[2]):
                 break
             j += off
-            if mask[j]:
+            if image[j]:
                 return True
     return False
 
 
 class VoxelMatrices:
-    """``radiomics._cmatrices``' calculate_* signatures; voxel-based calls (a kernel per voxel)
-    go to the C functions, which this module does not replace."""
+    """``radiomics._cmatrices``' calculate_* functions. Voxel-based calls (a kernel per voxel) and
+    2D arrays go to the C functions, which this module does not replace. ``store``, when given,
+    keeps the padded VOI for the next call on the same (image, mask) pair."""
 
-    @staticmethod
-    def calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
+    def __init__(self, store: dict | None = None) -> None:
+        self.store = store
+
+    def _voi(self, image: np.ndarray, mask: np.ndarray, pad: int) -> PaddedVoi:
+        if self.store is None:
+            return PaddedVoi(image, mask, pad)
+        if pad not in self.store:
+            self.store[pad] = PaddedVoi(image, mask, pad)
+        return self.store[pad]
+
+    def calculate_glcm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             return cMatrices.calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
-        voi = PaddedVoi(image, mask, int(np.max(distances)))
-        return _glcm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng), angles
+        voi = self._voi(image, mask, int(np.max(distances)))
+        return _glcm(voi.image, voi.voxels, voi.offsets(angles), Ng), angles
 
-    @staticmethod
-    def calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
+    def calculate_ngtdm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             return cMatrices.calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
-        voi = PaddedVoi(image, mask, int(np.max(distances)))
-        return _ngtdm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng)
+        voi = self._voi(image, mask, int(np.max(distances)))
+        return _ngtdm(voi.image, voi.voxels, voi.offsets(angles), Ng)
 
-    @staticmethod
-    def calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension, *voxel_based):
+    def calculate_gldm(self, image, mask, distances, Ng, alpha, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             return cMatrices.calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension,
                                             *voxel_based)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
-        voi = PaddedVoi(image, mask, int(np.max(distances)))
-        return _gldm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), Ng, int(alpha))
+        voi = self._voi(image, mask, int(np.max(distances)))
+        return _gldm(voi.image, voi.voxels, voi.offsets(angles), Ng, int(alpha))
 
-    @staticmethod
-    def calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
+    def calculate_glszm(self, image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             return cMatrices.calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
-        voi = PaddedVoi(image, mask, 1)
-        levels, sizes = _glszm_zones(voi.image, voi.mask, voi.voxels, voi.offsets(angles))
+        voi = self._voi(image, mask, 1)
+        levels, sizes = _glszm_zones(voi.image, voi.voxels, voi.offsets(angles))
         # The C function sizes the matrix by the largest zone found.
         glszm = np.zeros((1, Ng, int(sizes.max())))
         np.add.at(glszm[0], (levels - 1, sizes - 1), 1)
         return glszm
 
-    @staticmethod
-    def calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based):
+    def calculate_glrlm(self, image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             return cMatrices.calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], False, force2D, force2Ddimension)
-        voi = PaddedVoi(image, mask, 1)
+        voi = self._voi(image, mask, 1)
         low = np.full(3, voi.pad, np.int64)
         high = low + np.array(voi.box_shape, np.int64) - 1
-        matrix = _glrlm(voi.image, voi.mask, voi.voxels, voi.offsets(angles), angles.astype(np.int64), low, high,
+        matrix = _glrlm(voi.image, voi.voxels, voi.offsets(angles), angles.astype(np.int64), low, high,
                         np.array(voi.shape, np.int64), Ng, int(Nr))
         return matrix, angles

@@ -45,14 +45,14 @@ def test_neighbour_matrices_equal_pyradiomics_c(force2d):
             expected = c_or_none(cMatrices.calculate_glcm, image, mask, distances, levels, force2d, 0)
             if expected is None:
                 continue
-            got = VoxelMatrices.calculate_glcm(image, mask, distances, levels, force2d, 0)
+            got = VoxelMatrices().calculate_glcm(image, mask, distances, levels, force2d, 0)
             np.testing.assert_array_equal(got[0], expected[0])
             np.testing.assert_array_equal(got[1], expected[1])
-            np.testing.assert_array_equal(VoxelMatrices.calculate_ngtdm(image, mask, distances, levels, force2d, 0),
+            np.testing.assert_array_equal(VoxelMatrices().calculate_ngtdm(image, mask, distances, levels, force2d, 0),
                                           cMatrices.calculate_ngtdm(image, mask, distances, levels, force2d, 0))
             for alpha in (0, 1):
                 np.testing.assert_array_equal(
-                    VoxelMatrices.calculate_gldm(image, mask, distances, levels, alpha, force2d, 0),
+                    VoxelMatrices().calculate_gldm(image, mask, distances, levels, alpha, force2d, 0),
                     cMatrices.calculate_gldm(image, mask, distances, levels, alpha, force2d, 0))
 
 
@@ -64,9 +64,9 @@ def test_run_and_zone_matrices_equal_pyradiomics_c(force2d):
         expected = c_or_none(cMatrices.calculate_glszm, image, mask.copy(), levels, voxels, force2d, 0)
         if expected is None:
             continue
-        np.testing.assert_array_equal(VoxelMatrices.calculate_glszm(image, mask, levels, voxels, force2d, 0), expected)
+        np.testing.assert_array_equal(VoxelMatrices().calculate_glszm(image, mask, levels, voxels, force2d, 0), expected)
         runs = max(image.shape)
-        got = VoxelMatrices.calculate_glrlm(image, mask, levels, runs, force2d, 0)
+        got = VoxelMatrices().calculate_glrlm(image, mask, levels, runs, force2d, 0)
         expected = cMatrices.calculate_glrlm(image, mask, levels, runs, force2d, 0)
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_array_equal(got[1], expected[1])
@@ -77,7 +77,7 @@ def test_run_and_zone_matrices_equal_pyradiomics_c(force2d):
 def test_voxel_based_calls_go_to_pyradiomics_c(monkeypatch):
     calls = []
     monkeypatch.setattr(cMatrices, "calculate_glcm", lambda *args: calls.append(args) or "c")
-    assert VoxelMatrices.calculate_glcm(np.ones((3, 3, 3), int), np.ones((3, 3, 3), bool), np.array([1]), 1, False, 0,
+    assert VoxelMatrices().calculate_glcm(np.ones((3, 3, 3), int), np.ones((3, 3, 3), bool), np.array([1]), 1, False, 0,
                                         1, np.zeros((3, 1), int)) == "c"
     assert len(calls) == 1
 
