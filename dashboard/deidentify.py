@@ -47,7 +47,10 @@ def load_or_create_key(path: Path) -> bytes:
     path = Path(path)
     if not path.exists():
         temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
-        temp.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        # 0o660 before the umask: whoever reads the key can reverse pseudonyms of guessable ids.
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o660)
+        with os.fdopen(handle, "w", encoding="ascii") as key:
+            key.write(secrets.token_hex(32) + "\n")
         try:
             os.link(temp, path)  # fails if another process created it meanwhile; keep theirs
         except FileExistsError:

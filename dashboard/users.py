@@ -17,6 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from radiomics_core.atomic_files import atomic_write_text
 
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
+# The owner's group may run the dashboard; nobody else should get the hashes to crack offline.
+_MODE_MASK = 0o660
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,13 @@ class UsersFile:
         entries = self.hashes()
         entries[name] = PasswordHasher().hash(password)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, "".join(f"{n}:{h}\n" for n, h in sorted(entries.items())))
+        atomic_write_text(self.path, "".join(f"{n}:{h}\n" for n, h in sorted(entries.items())), mode_mask=_MODE_MASK)
 
     def remove(self, name: str) -> bool:
         entries = self.hashes()
         if entries.pop(name, None) is None:
             return False
-        atomic_write_text(self.path, "".join(f"{n}:{h}\n" for n, h in sorted(entries.items())))
+        atomic_write_text(self.path, "".join(f"{n}:{h}\n" for n, h in sorted(entries.items())), mode_mask=_MODE_MASK)
         return True
 
     def verify(self, name: str, password: str) -> bool:

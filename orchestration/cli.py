@@ -154,35 +154,49 @@ Configure a login, then start again:
 Or pass --no-auth to serve without a login and accept the risk. See README, "Sharing the dashboard"."""
 
 
-def _dashboard(args: argparse.Namespace) -> int:
-    import subprocess
+class DashboardRefused(Exception):
+    """A dashboard would serve data on a public address without login; the message says what to do."""
 
+
+def dashboard_app_args(warehouse: Path, host: str, *, no_auth: bool = False, settings_file: Path | None = None,
+                       secrets_file: Path | None = None, deidentified: bool = False) -> list[str]:
+    """The dashboard app's arguments (after ``--``) for serving ``warehouse`` on ``host``.
+
+    Raises DashboardRefused for a non-loopback host without a login configured (an ``[auth]``
+    provider in the secrets, or a local user) unless ``no_auth``; warns on stderr otherwise.
+    """
     from dashboard.settings import default_secrets_files, is_loopback, load_settings, oidc_providers, read_secrets
     from dashboard.users import UsersFile
 
-    warehouse = Path(args.warehouse).resolve()
-    settings = load_settings(warehouse, Path(args.settings) if args.settings else None,
-                             deidentified=args.deidentified, no_auth=args.no_auth)
+    settings = load_settings(warehouse, settings_file, deidentified=deidentified, no_auth=no_auth)
     app_dir = Path(__file__).resolve().parent.parent / "dashboard"
-    secrets = read_secrets([Path(args.secrets)] if args.secrets else default_secrets_files(app_dir))
+    secrets = read_secrets([Path(secrets_file)] if secrets_file else default_secrets_files(app_dir))
     login = bool(oidc_providers(secrets)) or bool(settings.users_file and UsersFile(settings.users_file).names())
-    if not login and not is_loopback(args.host):
-        if not args.no_auth:
-            print(_NO_LOGIN_MESSAGE.format(host=args.host, settings=settings.settings_file, warehouse=args.warehouse),
-                  file=sys.stderr)
-            return 2
-    if args.no_auth:
-        print(f"WARNING: --no-auth: the dashboard on {args.host}:{args.port} has no login; anyone who can reach "
-              "it sees the data.", file=sys.stderr)
+    if not login and not is_loopback(host) and not no_auth:
+        raise DashboardRefused(_NO_LOGIN_MESSAGE.format(host=host, settings=settings.settings_file, warehouse=warehouse))
+    if no_auth:
+        print(f"WARNING: --no-auth: the dashboard on {host} has no login; anyone who can reach it sees the data.",
+              file=sys.stderr)
     if login and not (settings.allow_users or settings.allow_domains):
         print(f"note: no allow_users or allow_domains in {settings.settings_file}: nobody will be let in.",
               file=sys.stderr)
-    app_args = ["--settings", str(settings.settings_file)]
-    app_args += ["--deidentified"] if args.deidentified else []
-    app_args += ["--no-auth"] if args.no_auth else []
-    command = _streamlit_command(warehouse, args.port, args.host, app_args=app_args,
-                                 secrets=Path(args.secrets) if args.secrets else None)
-    return subprocess.call(command)
+    return (["--settings", str(settings.settings_file)] + (["--deidentified"] if deidentified else [])
+            + (["--no-auth"] if no_auth else []))
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    warehouse = Path(args.warehouse).resolve()
+    secrets = Path(args.secrets) if args.secrets else None
+    try:
+        app_args = dashboard_app_args(warehouse, args.host, no_auth=args.no_auth, secrets_file=secrets,
+                                      settings_file=Path(args.settings) if args.settings else None,
+                                      deidentified=args.deidentified)
+    except DashboardRefused as refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    return subprocess.call(_streamlit_command(warehouse, args.port, args.host, app_args=app_args, secrets=secrets))
 
 
 def _users(args: argparse.Namespace) -> int:

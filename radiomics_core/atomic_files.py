@@ -18,15 +18,18 @@ _FILE_MODE = 0o666  # what open() asks for; the kernel removes the umask bits
 _DIR_MODE = 0o777
 
 
-def atomic_write(path: Path | str, write: Callable[[Path], object], *, temp_suffix: str = ".partial") -> Path:
+def atomic_write(path: Path | str, write: Callable[[Path], object], *, temp_suffix: str = ".partial",
+                 mode_mask: int = 0o7777) -> Path:
     """Call ``write(temp)`` on a new file beside ``path``, then rename it to ``path``.
 
     ``temp_suffix`` ends the temporary name: ``.partial`` keeps it out of globs such as
     ``*.parquet``; writers that choose a format by extension (SimpleITK) need the real suffix.
+    ``mode_mask`` removes bits from the umask's mode (0o660: never readable by others).
     On any failure the temporary file is removed and the exception propagates.
     """
     path = Path(path)
     temp, mode = _create_beside(path, temp_suffix)
+    mode &= mode_mask
     try:
         write(temp)
         # The writer may have replaced the file instead of truncating it; set the mode again.
@@ -42,8 +45,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     return atomic_write(path, lambda temp: temp.write_bytes(data))
 
 
-def atomic_write_text(path: Path | str, text: str, encoding: str = "utf-8") -> Path:
-    return atomic_write(path, lambda temp: temp.write_text(text, encoding=encoding))
+def atomic_write_text(path: Path | str, text: str, encoding: str = "utf-8", *, mode_mask: int = 0o7777) -> Path:
+    return atomic_write(path, lambda temp: temp.write_text(text, encoding=encoding), mode_mask=mode_mask)
 
 
 def make_temp_dir(parent: Path | str, prefix: str = ".partial-") -> Path:

@@ -165,3 +165,18 @@ def test_the_audit_log_appends_one_json_line_per_event(tmp_path):
     entries = audit.entries()
     assert [(e["event"], e["user"]) for e in entries] == [("allowed", "alice"), ("view", "alice")]
     assert entries[1]["page"] == "ROC curves" and entries[0]["time"].endswith("+00:00")
+
+
+def test_password_hashes_and_the_pseudonym_key_are_not_world_readable(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        users = UsersFile(tmp_path / "users")
+        users.set_password("alice", "correct horse")
+        load_or_create_key(tmp_path / "pseudonym.key")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(users.path).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(tmp_path / "pseudonym.key").st_mode) == 0o640
