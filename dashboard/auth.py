@@ -77,8 +77,8 @@ def _without_login(settings: AccessSettings, audit: AuditLog) -> Viewer | None:
     elif not is_loopback(address):
         st.title("Login required")
         st.error(f"This dashboard listens on {address} but no login is configured, so it shows no data. "
-                 "Configure an identity provider or a users file (see the README, 'Sharing the dashboard'), "
-                 "or start it with --no-auth to accept the risk.")
+                 "Serve it on 127.0.0.1 (`glioma-rings dashboard` does), configure an identity provider or "
+                 "a users file (README, 'Sharing the dashboard'), or pass --no-auth after `--` to accept the risk.")
         _log_once(audit, "refused", "anonymous", reason="no login configured on a public address")
         return None
     viewer = Viewer("anonymous", "none")

@@ -180,3 +180,35 @@ def test_password_hashes_and_the_pseudonym_key_are_not_world_readable(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE(os.stat(users.path).st_mode) == 0o640
     assert stat.S_IMODE(os.stat(tmp_path / "pseudonym.key").st_mode) == 0o640
+
+
+def _app(warehouse, *flags):
+    import sys
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=60)
+    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(warehouse), *flags]
+    try:
+        app.run()
+    finally:
+        sys.argv = argv
+    return app
+
+
+def test_a_bare_streamlit_run_on_every_interface_shows_no_data_without_login(tmp_path):
+    source = _warehouse(tmp_path / "warehouse")
+    app = _app(source.root)  # no --server.address: Streamlit listens on every interface
+    assert [t.value for t in app.title] == ["Login required"]
+    assert not app.sidebar.radio and not app.exception
+    assert AuditLog(tmp_path / "dashboard-audit.log").entries()[0]["event"] == "refused"
+
+
+def test_the_deidentified_app_hides_the_patient_viewer(tmp_path):
+    source = _warehouse(tmp_path / "warehouse")
+    app = _app(source.root, "--no-auth", "--deidentified")
+    pages = app.sidebar.radio(key="page").options
+    assert "Patient viewer" not in pages and "Cohort overview" in pages
+    views = [e for e in AuditLog(tmp_path / "dashboard-audit.log").entries() if e["event"] == "view"]
+    assert views and views[0]["user"] == "anonymous" and views[0]["deidentified"] is True
