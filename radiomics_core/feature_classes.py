@@ -59,7 +59,17 @@ def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.nd
     return binned
 
 
+@functools.cache
+def _class_feature_names(cls: type) -> dict[str, bool]:
+    return super(_SharedBinning, cls).getFeatureNames()
+
+
 class _SharedBinning:
+    @classmethod
+    def getFeatureNames(cls):
+        # PyRadiomics lists a class's features with inspect.getmembers for every instance (~0.5 ms).
+        return dict(_class_feature_names(cls))
+
     def _applyBinning(self, matrix):
         shared = self.settings.get(DISCRETIZATION_SETTING)
         if shared is None:

@@ -51,14 +51,13 @@ def _angles(size: tuple[int, ...], distances, bidirectional: bool, force2D: bool
 @_jit
 def _glcm(image, voxels, offsets, ng):
     na = offsets.size
-    glcm = np.zeros((1, ng, ng, na))
+    # Row and column 0 take the pairs with a neighbour outside the VOI (level 0): no branch.
+    glcm = np.zeros((ng + 1, ng + 1, na))
     for i in voxels:
-        gi = image[i] - 1
+        gi = image[i]
         for a in range(na):
-            gj = image[i + offsets[a]]
-            if gj:
-                glcm[0, gi, gj - 1, a] += 1
-    return glcm
+            glcm[gi, image[i + offsets[a]], a] += 1
+    return glcm[1:, 1:].copy().reshape((1, ng, ng, na))
 
 
 @_jit
@@ -71,9 +70,8 @@ def _ngtdm(image, voxels, offsets, ng):
         total = 0.0
         for a in range(offsets.size):
             gj = image[i + offsets[a]]
-            if gj:
-                count += 1
-                total += gj
+            count += gj != 0  # branch-free; a neighbour outside the VOI adds 0 to the total
+            total += gj
         diff = 0.0 if count == 0 else abs(image[i] - total / count)
         ngtdm[0, image[i] - 1, 0] += 1
         ngtdm[0, image[i] - 1, 1] += diff
@@ -84,12 +82,17 @@ def _ngtdm(image, voxels, offsets, ng):
 def _gldm(image, voxels, offsets, ng, alpha):
     gldm = np.zeros((1, ng, offsets.size * 2 + 1))
     for i in voxels:
+        gi = image[i]
         dependent = 0
         for a in range(offsets.size):
             gj = image[i + offsets[a]]
-            if gj and abs(image[i] - gj) <= alpha:
-                dependent += 1
-        gldm[0, image[i] - 1, dependent] += 1
+            # Branch-free: neighbour levels are as unpredictable as the texture. With alpha = 0
+            # (the default) a dependent neighbour has the same level, never 0 (outside).
+            if alpha == 0:
+                dependent += gj == gi
+            else:
+                dependent += (gj != 0) & (abs(gi - gj) <= alpha)
+        gldm[0, gi - 1, dependent] += 1
     return gldm
 
 
