@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,22 +56,29 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace):
-    from orchestration.resources import PipelineResource
+    """The project settings: the data dir's settings file (if any), then the command's options."""
+    from orchestration.partitions import ring_key
+    from orchestration.resources import PipelineResource, settings_path
 
-    fields = {"cohort_dir": str(Path(args.cohort_dir).resolve()), "data_dir": str(Path(args.data_dir).resolve()),
-              "layout": args.layout, "params": args.params}
-    if args.warehouse:
+    data_dir = Path(args.data_dir).resolve()
+    saved = settings_path(data_dir)
+    fields = PipelineResource.load(saved).settings() if saved.is_file() else {}
+    fields.update({"cohort_dir": str(Path(args.cohort_dir).resolve()), "data_dir": str(data_dir)})
+    if getattr(args, "layout", None):
+        fields["layout"] = args.layout
+    if args.params:
+        params = Path(args.params)
+        fields["params"] = str(params.resolve()) if params.suffix in (".yaml", ".yml") else args.params
+    if getattr(args, "warehouse", None):
         fields["warehouse_dir"] = str(Path(args.warehouse).resolve())
-    if args.rings:
-        from orchestration.partitions import RING_KEYS, ring_key
-
+    if getattr(args, "rings", None):
         fields["rings_mm"] = [float(v) for v in args.rings.split(",")]
-        unknown = [d for d in fields["rings_mm"] if ring_key(d) not in RING_KEYS]
-        if unknown:
-            raise ValueError(f"rings {unknown} mm are not ring partitions; choose from {', '.join(RING_KEYS[1:])} mm")
-    if args.sequences:
+        bad = [d for d in fields["rings_mm"] if d <= 0 or ring_key(d) == "T"]
+        if bad:
+            raise ValueError(f"rings {bad} mm: a ring's distance must be a positive number of mm")
+    if getattr(args, "sequences", None):
         fields["sequences"] = args.sequences.split(",")
-    if args.task:
+    if getattr(args, "task", None):
         fields["tasks"] = [args.task]
     if getattr(args, "classifier", None):
         fields["classifier"] = args.classifier
@@ -86,48 +94,100 @@ def _run(args: argparse.Namespace) -> int:
     home = default_dagster_home(args.data_dir)
     try:
         pipeline = _pipeline(args)
+        pipeline.extraction_params()
         patients = [case.patient_id for case in pipeline.cohort().cases]
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    settings = pipeline.save(pipeline.settings_path())
     console = Console()
-    console.print(f"cohort {pipeline.cohort_dir}: {len(patients)} cases; DAGSTER_HOME={home}")
+    console.print(f"cohort {pipeline.cohort_dir}: {len(patients)} cases; settings {settings}; DAGSTER_HOME={home}")
+    console.print(f"rings {', '.join(f'{d:g}' for d in pipeline.rings_mm)} mm; sequences {', '.join(pipeline.sequences)}; "
+                  f"params {pipeline.params}; tasks {', '.join(pipeline.tasks)}; classifier {pipeline.classifier}")
     instance = open_instance()
     with Progress(console=console) as progress:
         bar = progress.add_task("patients", total=len(patients))
         summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
                              on_patient=lambda _: progress.advance(bar))
-    console.print(f"[bold]{len(summary.succeeded)} partitions succeeded, {len(summary.failed)} failed[/bold]")
+    console.print(f"[bold]{len(summary.succeeded)} runs succeeded, {len(summary.failed)} failed[/bold]")
     for outcome in summary.failed:
         console.print(f"  FAILED {outcome.job} {outcome.partition}: {outcome.error}")
     console.print(f"warehouse: {pipeline.warehouse().database}")
-    ok_patients = {o.partition for o in summary.succeeded if o.job == "patient_job"}
-    return 0 if ok_patients else 1
+    failed_patients = {o.partition.split("|")[0] for o in summary.failed if "raw_scans" in o.job}
+    return 0 if set(patients) - failed_patients else 1
+
+
+def dev_processes(args: argparse.Namespace) -> list[list[str]]:
+    """The commands ``dev`` starts: the Dagster UI (webserver + daemon) and the dashboard."""
+    root = Path(__file__).resolve().parent.parent
+    warehouse = Path(args.data_dir).resolve() / "warehouse"
+    # The Dagster UI can launch runs and wipe assets and has no login: it stays on loopback
+    # unless --dagster-host says otherwise, whatever --host exposes the dashboard on.
+    return [
+        [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
+         "-h", args.dagster_host, "-p", str(args.dagster_port)],
+        _streamlit_command(warehouse, args.dashboard_port, args.host),
+    ]
 
 
 def _dev(args: argparse.Namespace) -> int:
     import os
+    import signal
     import subprocess
 
     from orchestration.runner import default_dagster_home
 
     default_dagster_home(args.data_dir)
-    env = {**os.environ, "GLIOMA_RINGS_COHORT": str(Path(args.cohort_dir).resolve()),
-           "GLIOMA_RINGS_DATA": str(Path(args.data_dir).resolve()), "GLIOMA_RINGS_PARAMS": args.params}
-    root = Path(__file__).resolve().parent.parent
-    warehouse = Path(args.data_dir).resolve() / "warehouse"
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
-                          "-h", args.host, "-p", str(args.dagster_port)], env=env, cwd=root),
-        subprocess.Popen(_streamlit_command(warehouse, args.dashboard_port, args.host), env=env, cwd=root),
-    ]
-    print(f"Dagster UI: http://{args.host}:{args.dagster_port}   dashboard: http://{args.host}:{args.dashboard_port}")
     try:
-        return max(p.wait() for p in processes)
+        pipeline = _pipeline(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    settings = pipeline.save(pipeline.settings_path())
+    env = {**os.environ, "GLIOMA_RINGS_SETTINGS": str(settings), "GLIOMA_RINGS_DATA": pipeline.data_dir}
+    root = Path(__file__).resolve().parent.parent
+    # Each child leads its own process group, so stopping it also stops what it started
+    # (dagster dev's webserver, daemon and code server).
+    processes = [subprocess.Popen(command, env=env, cwd=root, start_new_session=True)
+                 for command in dev_processes(args)]
+    print(f"settings: {settings}")
+    print(f"Dagster UI: http://{args.dagster_host}:{args.dagster_port}   "
+          f"dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        return max(p.returncode or 0 for p in processes if p.poll() is not None)
     except KeyboardInterrupt:
-        for p in processes:
-            p.terminate()
         return 0
+    finally:
+        _stop_groups(processes)
+
+
+def _stop_groups(processes, grace_s: float = 15.0) -> None:
+    """SIGTERM each child's process group, then SIGKILL what is still alive after ``grace_s``."""
+    import os
+    import signal
+
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.time()))
+        except Exception:  # noqa: BLE001 - a child that ignores SIGTERM is killed below
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1", *, app_args: Sequence[str] = (),
@@ -268,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", choices=["grade", "mgmt"], default=None, help="default: both")
     run.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
     run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
-    run.add_argument("--params", default="default", help="'default', 'demo' or a PyRadiomics YAML file")
+    run.add_argument("--params", default=None,
+                     help="'default', 'demo' or a PyRadiomics YAML file (default: the saved settings, else 'default')")
     run.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
                      help="model on the selected features (default: logistic, the thesis' radscore)")
     run.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
@@ -279,8 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="serve the Dagster UI and the dashboard together")
     dev.add_argument("cohort_dir")
     dev.add_argument("--data-dir", default="data")
-    dev.add_argument("--params", default="default")
-    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--params", default=None, help="default: the settings saved by `run` in DATA_DIR")
+    dev.add_argument("--host", default="127.0.0.1", help="the dashboard's address")
+    dev.add_argument("--dagster-host", default="127.0.0.1",
+                     help="the Dagster UI's address (it has no login: keep it on 127.0.0.1 unless you must)")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--dashboard-port", type=int, default=8501)
     dev.set_defaults(func=_dev)

@@ -1,49 +1,64 @@
 """The Dagster Definitions: ``dagster dev -w workspace.yaml`` and ``glioma-rings dev`` load these.
 
-Where the cohort and data live comes from the environment, set by ``glioma-rings dev``/``run``:
-GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS (defaults: the demo cohort).
-GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the two partitioned jobs on that Dask cluster.
+Settings come from the project settings file written by ``glioma-rings run``
+(``<data dir>/glioma-rings.yaml``; GLIOMA_RINGS_SETTINGS names another one, GLIOMA_RINGS_DATA
+another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
+GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
+two partitioned jobs on that Dask cluster.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
-from orchestration.assets.imaging import normalized_images, raw_scans, ring_features, ring_masks
-from orchestration.assets.modeling import evaluation_reports, feature_tables, fitted_models, splits
-from orchestration.jobs import dask_jobs, feature_tables_job, models_job, patient_job, ring_job
-from orchestration.resources import PipelineResource, TciaResource
-from orchestration.schedules import refit_schedule
-from orchestration.sensors import models_after_feature_tables, new_cases_sensor, rings_after_patient, tcia_poller
-
-ASSETS = [raw_scans, normalized_images, ring_masks, ring_features, feature_tables, splits, fitted_models,
-          evaluation_reports]
+from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
+from orchestration.assets.modeling import evaluation_reports, feature_tables_asset, fitted_models, splits
+from orchestration.io_managers import FeatureTablesIOManager
+from orchestration.jobs import dask_jobs, patient_job, ring_job
+from orchestration.partitions import ring_partitions
+from orchestration.resources import PipelineResource, TciaResource, settings_path
+from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_poller
 
 
 def pipeline_from_env() -> PipelineResource:
+    data_dir = os.environ.get("GLIOMA_RINGS_DATA", "data")
+    path = Path(os.environ.get("GLIOMA_RINGS_SETTINGS") or settings_path(data_dir))
+    if path.is_file():
+        return PipelineResource.load(path)
     return PipelineResource(
         cohort_dir=os.environ.get("GLIOMA_RINGS_COHORT", "data/demo-cohort"),
-        data_dir=os.environ.get("GLIOMA_RINGS_DATA", "data"),
+        data_dir=data_dir,
         params=os.environ.get("GLIOMA_RINGS_PARAMS", "default"),
         layout=os.environ.get("GLIOMA_RINGS_LAYOUT") or None,
     )
 
 
+def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
+    """The asset graph for these settings (the ring dimension is the settings' rings)."""
+    rings = ring_partitions(pipeline.rings_mm)
+    return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings), splits, fitted_models,
+            evaluation_reports]
+
+
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     scheduler = os.environ.get("GLIOMA_RINGS_DASK_SCHEDULER")
     dask_on = dask_jobs(scheduler) if scheduler else []
-    # Two cores: one partition per core; each run's steps go in-process (one step each).
     return dg.Definitions(
-        assets=ASSETS,
-        jobs=[patient_job, ring_job, feature_tables_job, models_job] + dask_on,
-        sensors=[new_cases_sensor, rings_after_patient, models_after_feature_tables, tcia_poller],
-        schedules=[refit_schedule],
-        resources={"pipeline": pipeline, "tcia": TciaResource(
-            collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
-            landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"))},
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+        assets=assets(pipeline),
+        jobs=[patient_job, ring_job] + dask_on,
+        sensors=[automation_sensor, new_cases_sensor, tcia_poller],
+        resources={
+            "pipeline": pipeline,
+            "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),
+            "tcia": TciaResource(collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
+                                 landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia")),
+        },
+        # A run's steps follow each other in the run's own process; how many runs execute at
+        # once is the instance's run queue (max_concurrent_runs, written by default_dagster_home).
+        executor=dg.in_process_executor,
     )
 
 

@@ -17,17 +17,17 @@ Workers must share the cohort folder, the data folder and the Dagster instance (
 
 import dagster as dg
 
-from orchestration.assets.imaging import normalized_images, raw_scans, ring_features, ring_masks
-from orchestration.definitions import pipeline_from_env
+from orchestration.definitions import assets, pipeline_from_env
 from orchestration.jobs import dask_jobs
 from orchestration.resources import TciaResource
 
 
 def _job(name: str) -> dg.JobDefinition:
+    pipeline = pipeline_from_env()
     defs = dg.Definitions(
-        assets=[raw_scans, normalized_images, ring_masks, ring_features],
+        assets=assets(pipeline)[:4],  # raw scans, normalized images, ring masks, ring features
         jobs=dask_jobs(),
-        resources={"pipeline": pipeline_from_env(), "tcia": TciaResource()},
+        resources={"pipeline": pipeline, "tcia": TciaResource()},
     )
     return defs.resolve_job_def(name)
 

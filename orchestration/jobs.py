@@ -1,18 +1,16 @@
-"""Jobs: one per partitioning, so each run materializes exactly one partition of its assets."""
+"""Named jobs for the UI's launchpad and for Dask clusters; the graph itself needs none of them
+(declarative automation and backfills select assets directly)."""
 
 import dagster as dg
 
-from orchestration.assets.imaging import normalized_images, ring_features, ring_masks, raw_scans
-from orchestration.assets.modeling import evaluation_reports, feature_tables, fitted_models, splits
+PATIENT_ASSETS = ["raw_scans", "normalized_images"]
+RING_ASSETS = ["ring_masks", "ring_features"]
 
-patient_job = dg.define_asset_job("patient_job", selection=[raw_scans, normalized_images],
+patient_job = dg.define_asset_job("patient_job", selection=PATIENT_ASSETS,
                                   description="Validate and normalize one patient's scans.")
-ring_job = dg.define_asset_job("ring_job", selection=[ring_masks, ring_features],
-                               description="Cut one ring of one patient and extract its features.")
-feature_tables_job = dg.define_asset_job("feature_tables_job", selection=[feature_tables],
-                                         description="Rebuild one ring's wide feature table.")
-models_job = dg.define_asset_job("models_job", selection=[splits, fitted_models, evaluation_reports],
-                                 description="Split, fit and evaluate one task's models.")
+ring_job = dg.define_asset_job("ring_job", selection=RING_ASSETS,
+                               description="Cut a patient's rings and extract their features (pick all of a "
+                                           "patient's ring keys: they are computed in one pass).")
 
 
 def dask_jobs(scheduler_address: str | None = None) -> list:
@@ -27,8 +25,8 @@ def dask_jobs(scheduler_address: str | None = None) -> list:
     executor = (dask_executor.configured({"cluster": {"existing": {"address": scheduler_address}}})
                 if scheduler_address else dask_executor)
     return [
-        dg.define_asset_job("dask_patient_job", selection=[raw_scans, normalized_images], executor_def=executor,
+        dg.define_asset_job("dask_patient_job", selection=PATIENT_ASSETS, executor_def=executor,
                             description="patient_job on a Dask cluster."),
-        dg.define_asset_job("dask_ring_job", selection=[ring_masks, ring_features], executor_def=executor,
+        dg.define_asset_job("dask_ring_job", selection=RING_ASSETS, executor_def=executor,
                             description="ring_job on a Dask cluster."),
     ]

@@ -1,16 +1,21 @@
-"""Partitions: patients (dynamic, added as cases arrive), rings (static), tasks (static)."""
+"""Partitions: patients (dynamic, added as cases arrive), rings (the settings' rings), tasks.
+
+The ring dimension is built from the project settings, so the UI's patient x ring grid shows
+exactly the rings a run computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
 
 import dagster as dg
 
-from radiomics_core.rings import DEFAULT_RINGS_MM
-
 VOI_T_KEY = "T"
-RING_KEYS = [VOI_T_KEY] + [f"{d:g}" for d in DEFAULT_RINGS_MM]
+TASKS = ["grade", "mgmt"]
 
 patients_partitions = dg.DynamicPartitionsDefinition(name="patients")
-rings_partitions = dg.StaticPartitionsDefinition(RING_KEYS)
-patient_ring_partitions = dg.MultiPartitionsDefinition({"patient": patients_partitions, "ring": rings_partitions})
-tasks_partitions = dg.StaticPartitionsDefinition(["grade", "mgmt"])
+tasks_partitions = dg.StaticPartitionsDefinition(TASKS)
 
 
 def ring_mm(ring_key: str) -> float:
@@ -20,3 +25,29 @@ def ring_mm(ring_key: str) -> float:
 
 def ring_key(ring_mm_value: float) -> str:
     return VOI_T_KEY if ring_mm_value == 0 else f"{ring_mm_value:g}"
+
+
+def ring_keys(rings_mm: Iterable[float]) -> list[str]:
+    """VOI_T then the rings in increasing distance."""
+    return [VOI_T_KEY] + [ring_key(d) for d in sorted(set(float(v) for v in rings_mm)) if d > 0]
+
+
+@dataclass(frozen=True)
+class RingPartitions:
+    """The ring dimension and the patient x ring grid for one set of rings."""
+
+    rings: dg.StaticPartitionsDefinition
+    patient_rings: dg.MultiPartitionsDefinition
+
+    @property
+    def keys(self) -> list[str]:
+        return self.rings.get_partition_keys()
+
+
+def ring_partitions(rings_mm: Iterable[float]) -> RingPartitions:
+    rings = dg.StaticPartitionsDefinition(ring_keys(rings_mm))
+    return RingPartitions(rings, dg.MultiPartitionsDefinition({"patient": patients_partitions, "ring": rings}))
+
+
+def patient_ring_keys(patient_id: str, rings: RingPartitions) -> list[dg.MultiPartitionKey]:
+    return [dg.MultiPartitionKey({"patient": patient_id, "ring": ring}) for ring in rings.keys]

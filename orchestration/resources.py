@@ -1,14 +1,19 @@
 """The pipeline's one resource: where the cohort, the warehouse and the work files live, and the
-science settings. Dagster config, not globals: change it in the launchpad or in definitions."""
+science settings. It is also the project settings file (``<data_dir>/glioma-rings.yaml``):
+``glioma-rings run`` writes it, ``dev``, the UI, the sensors and the automation read it, so every
+run of a project uses the same rings, sequences, parameters and classifier."""
 
 
-from dataclasses import replace
+import hashlib
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
-from radiomics_core.features import ExtractionParams
+from radiomics_core.features import PYRADIOMICS_VERSION, ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
 from radiomics_core.tasks import TASKS, TaskConfig
 from radiomics_core.validation import ValidationConfig
@@ -30,6 +35,36 @@ class PipelineResource(dg.ConfigurableResource):
     tasks: list[str] = ["grade", "mgmt"]
     classifier: str = "logistic"  # on the selected features: "logistic" (the thesis), "svm", "random_forest"
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+
+    def save(self, path: Path) -> Path:
+        """Write the settings file (atomically: the UI may be reading it)."""
+        from radiomics_core.atomic_files import atomic_write_text
+
+        text = "# glioma-rings project settings: written by `glioma-rings run`, read by `dev` and the UI.\n"
+        text += yaml.safe_dump(self.settings(), sort_keys=False)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(path), text)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "PipelineResource":
+        return cls(**(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}))
+
+    def settings(self) -> dict:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+    def settings_path(self) -> Path:
+        return settings_path(self.data_dir)
+
+    def preprocessing_identity(self) -> str:
+        """A hash of every setting that changes the normalized images."""
+        return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip})
+
+    def feature_identity(self) -> str:
+        """A hash of every setting that changes a feature value: preprocessing, ring geometry and
+        the PyRadiomics parameters and version. Stored with every feature row (``params_hash``)."""
+        return _digest({"preprocessing": self.preprocessing_identity(), "params": self.extraction_params().hash,
+                        "pyradiomics": PYRADIOMICS_VERSION})
 
     def cohort(self) -> Cohort:
         config = CohortConfig(layout=self.layout, sequences=tuple(self.sequences))
@@ -63,3 +98,14 @@ class TciaResource(dg.ConfigurableResource):
     collection: str = "TCGA-GBM"
     modality: str = "MR"
     landing_dir: str = "data/landing/tcia"
+
+
+SETTINGS_FILE = "glioma-rings.yaml"
+
+
+def settings_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / SETTINGS_FILE
+
+
+def _digest(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]

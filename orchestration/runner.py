@@ -1,12 +1,18 @@
-"""Materializing the whole graph for a cohort through Dagster, as ``glioma-rings run`` does.
+"""``glioma-rings run``: materialize the whole asset graph for a cohort through Dagster.
 
-Each patient gets a ``patient_job`` run, then one ``ring_job`` run per ring; then every ring's
-feature table and every task's models. Patients go to a pool of worker processes (each with the
-persistent instance from DAGSTER_HOME), so the runs, their logs and lineage show in the UI.
+The runner has no ordering of its own. It reads the stages off the asset graph (consecutive
+assets in Dagster's topological order that share a partitioning), and splits each stage into
+runs the way a backfill launched from the UI would: by the assets' backfill policies (a patient's
+ring keys in one run, every ring's table in one run). Stages over the patient dimension run per
+patient, two patients at a time in worker processes on the persistent instance (DAGSTER_HOME),
+so the runs, their logs and lineage show in the UI; then the cohort-wide stages run once.
+Resuming skips a patient whose normalized images and features are stored with the current
+settings (every sequence, every ring); ``force`` recomputes.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -15,14 +21,16 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from orchestration.definitions import build_definitions
-from orchestration.partitions import patients_partitions, ring_key, ring_mm, rings_partitions
+from orchestration.partitions import patients_partitions, ring_keys, ring_mm
 from orchestration.resources import PipelineResource
 from warehouse import queries
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass
 class PartitionOutcome:
-    job: str
+    job: str  # the stage's assets, e.g. "raw_scans+normalized_images"
     partition: str
     success: bool
     error: str = ""
@@ -41,74 +49,129 @@ class RunSummary:
         return [o for o in self.outcomes if o.success]
 
 
-def _execute(defs: dg.Definitions, job: str, partition_key, instance: dg.DagsterInstance) -> PartitionOutcome:
+@dataclass(frozen=True)
+class Stage:
+    """Consecutive assets of the graph with one partitioning: they run together."""
+
+    assets: tuple[dg.AssetKey, ...]
+    partitions_def: dg.PartitionsDefinition
+    backfill_policy: dg.BackfillPolicy | None
+
+    @property
+    def name(self) -> str:
+        return "+".join(key.to_user_string() for key in self.assets)
+
+    @property
+    def per_patient(self) -> bool:
+        definition = self.partitions_def
+        if isinstance(definition, dg.MultiPartitionsDefinition):
+            return any(d.partitions_def == patients_partitions for d in definition.partitions_defs)
+        return definition == patients_partitions
+
+
+def graph_stages(defs: dg.Definitions) -> list[Stage]:
+    graph = defs.resolve_asset_graph()
+    stages: list[Stage] = []
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        if stages and stages[-1].partitions_def == node.partitions_def:
+            stages[-1] = Stage((*stages[-1].assets, key), node.partitions_def, stages[-1].backfill_policy)
+        else:
+            stages.append(Stage((key,), node.partitions_def, node.backfill_policy))
+    return stages
+
+
+def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
+    """The runs a backfill of ``keys`` would launch under the stage's backfill policy: tags each."""
+    policy = stage.backfill_policy or dg.BackfillPolicy.multi_run(1)
+    size = len(keys) if policy.max_partitions_per_run is None else policy.max_partitions_per_run
+    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+    if size == 1:
+        return [{"partition_key": chunk[0]} for chunk in chunks]
+    return [{"tags": {RANGE_START: chunk[0], RANGE_END: chunk[-1]}} for chunk in chunks]
+
+
+def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.DagsterInstance) -> PartitionOutcome:
     # Console output stays quiet (the CLI shows progress); every event still goes to the
     # instance, so the Dagster UI shows the full logs of each run.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def(job).execute_in_process(partition_key=partition_key, instance=instance,
-                                                          raise_on_error=False, run_config=quiet)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=list(stage.assets), raise_on_error=False,
+                                    run_config=quiet, partition_key=run.get("partition_key"), tags=run.get("tags"))
     error = ""
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
         error = failures[0].step_failure_data.error.message.strip().splitlines()[0] if failures else "run failed"
-    return PartitionOutcome(job, str(partition_key), result.success, error)
+    tags = run.get("tags") or {}
+    partition = run.get("partition_key") or f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}"
+    return PartitionOutcome(stage.name, partition, result.success, error)
 
 
-def ring_keys(pipeline: PipelineResource) -> list[str]:
-    wanted = {ring_key(0.0)} | {ring_key(d) for d in pipeline.rings_mm}
-    return [k for k in rings_partitions.get_partition_keys() if k in wanted]
+def _stage_keys(stage: Stage, pipeline: PipelineResource, patient_id: str | None) -> list[str]:
+    if stage.per_patient:
+        if isinstance(stage.partitions_def, dg.MultiPartitionsDefinition):
+            return [f"{patient_id}|{ring}" for ring in ring_keys(pipeline.rings_mm)]
+        return [patient_id]
+    if stage.partitions_def == dg.StaticPartitionsDefinition(ring_keys(pipeline.rings_mm)):
+        return ring_keys(pipeline.rings_mm)
+    return [key for key in stage.partitions_def.get_partition_keys() if key in pipeline.tasks]
 
 
-def _settings(pipeline: PipelineResource) -> dict:
-    """The resource's fields: resources do not pickle, their settings do (for worker processes)."""
-    return {name: getattr(pipeline, name) for name in PipelineResource.model_fields}
+def _normalized_current(pipeline: PipelineResource, patient_id: str) -> bool:
+    rows = queries.table(pipeline.warehouse().root, "preprocessing", {"patient_id": patient_id})
+    if rows.empty or json.loads(rows.metadata_json.iloc[0]).get("identity") != pipeline.preprocessing_identity():
+        return False
+    folder = pipeline.work_dir("normalized", patient_id)
+    return all((folder / f"{sequence}.nii.gz").exists() for sequence in pipeline.sequences)
+
+
+def _features_current(pipeline: PipelineResource, patient_id: str, stored: dict) -> bool:
+    wanted = {*pipeline.sequences, "mask"}
+    return all(wanted <= stored.get((patient_id, ring_mm(ring)), set()) for ring in ring_keys(pipeline.rings_mm))
+
+
+def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
+                force: bool = True) -> list[PartitionOutcome]:
+    """The patient's stages in graph order; later stages are skipped if one fails.
+
+    With ``force=False`` stages whose results are stored with the current settings are skipped,
+    so a killed or changed run resumes where it stopped and recomputes only what changed.
+    """
+    instance = instance or dg.DagsterInstance.get()
+    defs = build_definitions(pipeline)
+    stored = {} if force else queries.extracted_sequences(pipeline.warehouse().root, pipeline.feature_identity())
+    if not force and _features_current(pipeline, patient_id, stored) and _normalized_current(pipeline, patient_id):
+        return []
+    outcomes: list[PartitionOutcome] = []
+    for stage in (s for s in graph_stages(defs) if s.per_patient):
+        if not force and stage.partitions_def == patients_partitions and _normalized_current(pipeline, patient_id):
+            continue
+        for run in stage_runs(stage, _stage_keys(stage, pipeline, patient_id)):
+            outcomes.append(_execute(defs, stage, run, instance))
+            if not outcomes[-1].success:
+                return outcomes
+    return outcomes
 
 
 def _run_patient_in_worker(settings: dict, patient_id: str, force: bool) -> list[PartitionOutcome]:
     return run_patient(PipelineResource(**settings), patient_id, force=force)
 
 
-def _materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
-    return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
-
-
-def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
-                force: bool = True) -> list[PartitionOutcome]:
-    """Patient assets, then each ring's mask and features; rings are skipped if the patient failed.
-
-    With ``force=False`` a patient already normalized and rings whose features are stored with
-    the current parameters are skipped, so a killed run resumes where it stopped.
-    """
-    instance = instance or dg.DagsterInstance.get()
-    defs = build_definitions(pipeline)
-    outcomes: list[PartitionOutcome] = []
-    if force or patient_id not in _materialized(instance, "normalized_images"):
-        outcomes.append(_execute(defs, "patient_job", patient_id, instance))
-        if not outcomes[-1].success:
-            return outcomes
-    # Stored features with the current parameters count as done; other parameters do not.
-    done = set() if force else queries.extracted_partitions(pipeline.warehouse().root,
-                                                            pipeline.extraction_params().hash)
-    for ring in ring_keys(pipeline):
-        if (patient_id, ring_mm(ring)) not in done:
-            key = dg.MultiPartitionKey({"patient": patient_id, "ring": ring})
-            outcomes.append(_execute(defs, "ring_job", key, instance))
-    return outcomes
-
-
 def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers: int = 2,
                patients: list[str] | None = None, on_patient=None, force: bool = True) -> RunSummary:
-    """Materialize everything for ``patients`` (default: every case in the cohort).
-
-    ``force=False`` resumes: patient and ring partitions already materialized are not rerun;
-    feature tables and models are always rebuilt (they depend on every case)."""
+    """Materialize everything for ``patients`` (default: every case in the cohort), then the
+    cohort-wide assets (feature tables, splits, models, reports), which are always refreshed."""
     ids = patients if patients is not None else [case.patient_id for case in pipeline.cohort().cases]
     known = set(instance.get_dynamic_partitions(patients_partitions.name))
     instance.add_dynamic_partitions(patients_partitions.name, [p for p in ids if p not in known])
+    pipeline.warehouse()  # create the views once, before workers read them
     summary = RunSummary()
-    if workers > 1 and not instance.is_ephemeral:
+    if workers > 1 and not instance.is_ephemeral and len(ids) > 1:
+        # Resources do not pickle, their settings do.
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_patient_in_worker, _settings(pipeline), p, force): p for p in ids}
+            futures = {pool.submit(_run_patient_in_worker, pipeline.settings(), p, force): p for p in ids}
             for future in as_completed(futures):
                 summary.outcomes.extend(future.result())
                 if on_patient:
@@ -119,10 +182,9 @@ def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers
             if on_patient:
                 on_patient(patient_id)
     defs = build_definitions(pipeline)
-    for ring in ring_keys(pipeline):
-        summary.outcomes.append(_execute(defs, "feature_tables_job", ring, instance))
-    for task in pipeline.tasks:
-        summary.outcomes.append(_execute(defs, "models_job", task, instance))
+    for stage in (s for s in graph_stages(defs) if not s.per_patient):
+        for run in stage_runs(stage, _stage_keys(stage, pipeline, None)):
+            summary.outcomes.append(_execute(defs, stage, run, instance))
     return summary
 
 
@@ -142,6 +204,16 @@ def open_instance() -> dg.DagsterInstance:
     return instance
 
 
+INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+# Runs launched from the UI, sensors and automation wait in this queue; two at a time on 2 cores.
+concurrency:
+  runs:
+    max_concurrent_runs: 2
+"""
+
+
 def default_dagster_home(data_dir: str) -> str:
     """DAGSTER_HOME if set, else <data_dir>/dagster_home (created), exported for child processes."""
     home = os.environ.get("DAGSTER_HOME") or os.path.abspath(os.path.join(data_dir, "dagster_home"))
@@ -149,6 +221,6 @@ def default_dagster_home(data_dir: str) -> str:
     config = os.path.join(home, "dagster.yaml")
     if not os.path.exists(config):
         with open(config, "w", encoding="utf-8") as handle:
-            handle.write("telemetry:\n  enabled: false\n")
+            handle.write(INSTANCE_CONFIG)
     os.environ["DAGSTER_HOME"] = home
     return home

@@ -1,16 +1,23 @@
-"""Incremental runs: new case folders become partitions and runs; each stage triggers the next."""
+"""Sensors: new case folders become patient partitions; declarative automation does the rest."""
 
 
 import dagster as dg
 
-from orchestration.jobs import feature_tables_job, models_job, patient_job, ring_job
-from orchestration.partitions import RING_KEYS, patients_partitions, rings_partitions, tasks_partitions
+from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource, TciaResource
 
+# Evaluates every asset's automation condition (orchestration/automation.py); emits a backfill
+# when a tick requests several partitions, so a new patient becomes one patient run and one ring run.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Materializes what the assets' automation conditions request (new cases, refits).")
 
-@dg.sensor(job=patient_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource) -> dg.SensorResult:
-    """Cases in the cohort folder that are not yet partitions: add them and run exactly those."""
+    """Cases in the cohort folder that are not yet partitions become partitions; their assets are
+    then requested by the automation sensor like any missing partition."""
     known = set(context.instance.get_dynamic_partitions(patients_partitions.name))
     cohort = pipeline.cohort()
     new = [case.patient_id for case in cohort.cases if case.patient_id not in known]
@@ -21,40 +28,7 @@ def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineReso
     if not ready:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new cases ({len(waiting)} waiting for segmentation)"))
     context.log.info(f"new cases: {', '.join(ready)}")
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=p, run_key=f"patient-{p}") for p in ready],
-        dynamic_partitions_requests=[patients_partitions.build_add_request(ready)],
-    )
-
-
-def ring_run_requests(patient_id: str, rings: list[str]) -> list[dg.RunRequest]:
-    return [dg.RunRequest(job_name=ring_job.name,
-                          partition_key=dg.MultiPartitionKey({"patient": patient_id, "ring": ring}))
-            for ring in rings]
-
-
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[patient_job], request_job=ring_job,
-                      default_status=dg.DefaultSensorStatus.RUNNING)
-def rings_after_patient(context: dg.RunStatusSensorContext, pipeline: PipelineResource):
-    """A patient's images are ready: cut and extract each of its rings (a run per ring)."""
-    patient_id = context.dagster_run.tags.get("dagster/partition")
-    rings = ["T"] + [f"{d:g}" for d in pipeline.rings_mm]
-    return ring_run_requests(patient_id, [r for r in RING_KEYS if r in rings])
-
-
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[feature_tables_job],
-                      request_job=models_job, default_status=dg.DefaultSensorStatus.RUNNING)
-def models_after_feature_tables(context: dg.RunStatusSensorContext):
-    """Once every ring's table is rebuilt in a refit wave, refit and evaluate every task."""
-    wave = context.dagster_run.tags.get("glioma-rings/wave")
-    if not wave:
-        return []
-    runs = context.instance.get_runs(dg.RunsFilter(job_name=feature_tables_job.name, tags={"glioma-rings/wave": wave}))
-    if len(runs) < len(rings_partitions.get_partition_keys()) or any(
-            r.status != dg.DagsterRunStatus.SUCCESS for r in runs):
-        return []
-    return [dg.RunRequest(partition_key=task, run_key=f"models-{wave}-{task}")
-            for task in tasks_partitions.get_partition_keys()]
+    return dg.SensorResult(dynamic_partitions_requests=[patients_partitions.build_add_request(ready)])
 
 
 @dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)

@@ -31,7 +31,7 @@ def test_every_good_case_has_features_for_voi_t_and_every_ring(pipeline_run):
 
 def test_a_corrupt_case_fails_only_its_own_partition(pipeline_run):
     pipeline, _, summary = pipeline_run
-    assert [(o.job, o.partition) for o in summary.failed] == [("patient_job", BAD)]
+    assert [(o.job, o.partition) for o in summary.failed] == [("raw_scans+normalized_images", BAD)]
     issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": BAD})
     assert issues.kind.tolist() == ["unreadable_file"]
     assert issues.path.iloc[0].endswith(f"{BAD}_FLAIR.nii.gz")
@@ -75,24 +75,26 @@ def test_asset_checks_pass_on_good_partitions(pipeline_run):
         assert record is not None and record.status.value == "SUCCEEDED", check
 
 
-def test_the_sensor_adds_a_new_case_and_only_its_partitions_run(pipeline_run, tmp_path):
+def test_the_sensor_adds_a_new_case_which_then_takes_two_runs(pipeline_run, tmp_path):
     pipeline, instance, _ = pipeline_run
     write_ucsf_case(pipeline.cohort().root, "UCSF-PDGM-0011", seed=11)
     runs_before = len(instance.get_runs())
     context = dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline})
     result = new_cases_sensor(context)
-    assert [r.partition_key for r in result.run_requests] == ["UCSF-PDGM-0011"]
+    assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["UCSF-PDGM-0011"]]
     instance.add_dynamic_partitions(patients_partitions.name, ["UCSF-PDGM-0011"])
     outcomes = run_patient(pipeline, "UCSF-PDGM-0011", instance)
     assert all(o.success for o in outcomes)
     new_runs = instance.get_runs()[: len(instance.get_runs()) - runs_before]
-    assert len(new_runs) == 1 + 1 + len(RINGS)
-    assert all("UCSF-PDGM-0011" in r.tags["dagster/partition"] for r in new_runs)
+    assert len(new_runs) == 2  # the patient's assets, then all of its rings in one run
+    assert new_runs[0].tags["dagster/asset_partition_range_start"] == "UCSF-PDGM-0011|T"
     again = new_cases_sensor(dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}))
-    assert not again.run_requests
+    assert not again.dynamic_partitions_requests
 
 
-def test_definitions_load_and_validate():
-    defs = build_definitions(PipelineResource(cohort_dir="data/demo-cohort"))
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"patient_job", "ring_job", "feature_tables_job", "models_job"}
-    assert defs.resolve_sensor_def("rings_after_patient") is not None
+def test_definitions_load_with_the_settings_rings_as_the_ring_dimension():
+    defs = build_definitions(PipelineResource(cohort_dir="data/demo-cohort", rings_mm=[2.0, 1.0]))
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"patient_job", "ring_job"}
+    assert defs.resolve_sensor_def("automation") is not None
+    ring_masks = defs.resolve_assets_def("ring_masks")
+    assert ring_masks.partitions_def.get_partitions_def_for_dimension("ring").get_partition_keys() == ["T", "1", "2"]

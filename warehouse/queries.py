@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +24,14 @@ def read_only(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     database = Warehouse(Path(root)).database
     if not database.exists():
         raise WarehouseMissing(f"{database} does not exist; run the pipeline first")
-    con = duckdb.connect(str(database), read_only=True)
+    for attempt in range(50):
+        try:
+            con = duckdb.connect(str(database), read_only=True)
+            break
+        except duckdb.IOException:  # the views are being (re)created: a moment's write lock
+            if attempt == 49:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     try:
         yield con
     finally:
@@ -68,11 +76,16 @@ def feature_values(root: Path, wanted: list[tuple[float, str, str]]) -> pd.DataF
                            + condition, params).df()
 
 
-def feature_matrix(root: Path, ring_mm: float, params_hash: str | None = None) -> pd.DataFrame:
-    """Wide features of one VOI (ring 0 = VOI_T): one row per patient, columns ``sequence__feature``."""
+def feature_matrix(root: Path, ring_mm: float, params_hash: str | None = None,
+                   sequences: list[str] | None = None) -> pd.DataFrame:
+    """Wide features of one VOI (ring 0 = VOI_T): one row per patient, columns ``sequence__feature``;
+    only rows stored under ``params_hash`` and of ``sequences`` when given."""
     sql = ("SELECT patient_id, sequence || '__' || feature AS column, value FROM features "
            "WHERE ring_mm = ?" + (" AND params_hash = ?" if params_hash else ""))
     params = [float(ring_mm)] + ([params_hash] if params_hash else [])
+    if sequences:
+        sql += " AND sequence IN (" + ", ".join("?" for _ in sequences) + ")"
+        params += list(sequences)
     with read_only(root) as con:
         long = con.execute(sql, params).df()
     if long.empty:
@@ -90,6 +103,17 @@ def last_update(root: Path) -> float | None:
     """Epoch seconds of the newest partition file in the warehouse, or None when empty."""
     files = [p for p in (Warehouse(Path(root)).root / "tables").glob("*/*.parquet") if not p.name.startswith("_")]
     return max((p.stat().st_mtime for p in files), default=None)
+
+
+def extracted_sequences(root: Path, params_hash: str) -> dict[tuple[str, float], set[str]]:
+    """(patient_id, ring_mm) -> the sequences whose features are stored under ``params_hash``."""
+    with read_only(root) as con:
+        rows = con.execute("SELECT DISTINCT patient_id, ring_mm, sequence FROM features WHERE params_hash = ?",
+                           [params_hash]).fetchall()
+    stored: dict[tuple[str, float], set[str]] = {}
+    for patient, ring, sequence in rows:
+        stored.setdefault((patient, float(ring)), set()).add(sequence)
+    return stored
 
 
 def extracted_partitions(root: Path, params_hash: str) -> set[tuple[str, float]]:

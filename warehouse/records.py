@@ -44,9 +44,12 @@ def ring_volume_rows(patient_id: str, volume: RingVolume) -> pd.DataFrame:
                           "volume_mm3": volume.volume_mm3, "status": volume.status}])
 
 
-def feature_rows(patient_id: str, result: CaseFeatures) -> pd.DataFrame:
+def feature_rows(patient_id: str, result: CaseFeatures, identity: str | None = None) -> pd.DataFrame:
+    """Long feature rows; ``identity`` (default: the parameters' hash) is stored as ``params_hash``
+    and names every setting that produced the values."""
+    identity = identity or result.params_hash
     return pd.DataFrame([{"patient_id": patient_id, "ring_mm": r.ring_mm, "sequence": r.sequence,
-                          "feature": r.feature, "value": r.value, "params_hash": result.params_hash,
+                          "feature": r.feature, "value": r.value, "params_hash": identity,
                           "pyradiomics_version": result.pyradiomics_version} for r in result.rows],
                         columns=["patient_id", "ring_mm", "sequence", "feature", "value", "params_hash",
                                  "pyradiomics_version"])

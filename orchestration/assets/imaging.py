@@ -1,30 +1,35 @@
-"""Per-patient and per-ring assets: raw scans, normalized images, ring masks, ring features."""
+"""Per-patient assets (raw scans, normalized images) and the patient x ring grid (ring masks,
+ring features).
+
+A patient's rings all come from one distance map and one set of filtered images, so one run
+serves all of a patient's ring partitions: the ring assets' backfill policy puts a patient's
+ring keys in one run, and ``ring_features`` extracts every VOI of the patient in one pass
+(each filtered image computed once per patient and sequence).
+"""
 
 
 import json
+import warnings
+from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-import warnings
-
 import dagster as dg
 import numpy as np
+import pandas as pd
 import SimpleITK as sitk
 
-from orchestration.partitions import (
-    VOI_T_KEY,
-    patient_ring_partitions,
-    patients_partitions,
-    ring_mm,
-)
+from orchestration import checks
+from orchestration.automation import PER_CASE
+from orchestration.partitions import RingPartitions, patients_partitions, ring_key, ring_mm
 from orchestration.resources import PipelineResource
 from radiomics_core.features import extract_case_features
 from radiomics_core.imageio import read_image, write_image_atomic
 from radiomics_core.issues import CaseError, CaseIssue, IssueKind
 from radiomics_core.preprocessing import preprocess_case
 from radiomics_core.rings import distance_outside_mm, mask_volume, ring_from_distance, voi_t_mask
-from radiomics_core.validation import geometry_differences, validate_case, GeometryTolerance
-from warehouse import records
+from radiomics_core.validation import validate_case
+from warehouse import queries, records
 
 OUTSIDE_BRAIN_MM = 1e6
 with warnings.catch_warnings():
@@ -54,23 +59,35 @@ def recorded(pipeline: PipelineResource, patient_id: str, stage: str):
             warehouse.delete_partition("case_issues", key)
 
 
-def _case_paths(pipeline: PipelineResource, patient_id: str) -> dict[str, Path]:
+def case_paths(pipeline: PipelineResource, patient_id: str) -> dict[str, Path]:
     folder = pipeline.work_dir("normalized", patient_id)
     return {"folder": folder, "labels": folder / "labels.nii.gz", "brain": folder / "brain.nii.gz",
             "distance": folder / "distance_mm.nii.gz", "voi_t": folder / "voi_t.nii.gz"}
 
 
-def _sequence_path(pipeline: PipelineResource, patient_id: str, sequence: str) -> Path:
+def sequence_path(pipeline: PipelineResource, patient_id: str, sequence: str) -> Path:
     return pipeline.work_dir("normalized", patient_id) / f"{sequence}.nii.gz"
 
 
-def _ring_path(pipeline: PipelineResource, patient_id: str, ring: str) -> Path:
+def ring_path(pipeline: PipelineResource, patient_id: str, ring: str) -> Path:
     return pipeline.work_dir("rings", patient_id) / f"ring_{ring}.nii.gz"
 
 
-@dg.asset(partitions_def=patients_partitions, group_name="ingest", kinds={"nifti"})
+def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
+    """The run's patient x ring keys grouped by patient (a run normally holds one patient)."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for key in context.partition_keys:
+        # Multi-partition keys join the dimensions in name order: "<patient>|<ring>".
+        patient, ring = str(key).split("|")
+        grouped[patient].append(ring)
+    return dict(grouped)
+
+
+@dg.asset(partitions_def=patients_partitions, group_name="ingest", kinds={"nifti"},
+          automation_condition=PER_CASE, metadata={"warehouse_tables": "patients, clinical, case_issues"})
 def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """One patient's scans found in the cohort folder and validated (files, voxels, geometry, labels)."""
+    """One patient's scans found in the cohort folder and validated (files, voxels, geometry, labels).
+    Writes the warehouse tables ``patients``, ``clinical`` and the case's ``case_issues``."""
     patient_id = context.partition_key
     warehouse = pipeline.warehouse()
     cohort = pipeline.cohort()
@@ -95,17 +112,18 @@ def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
 
 
 @dg.asset(partitions_def=patients_partitions, deps=[raw_scans], group_name="imaging", kinds={"nifti"},
-          check_specs=[dg.AssetCheckSpec("geometry_consistent", asset="normalized_images")])
+          automation_condition=PER_CASE, check_specs=[checks.GEOMETRY],
+          metadata={"warehouse_tables": "preprocessing"})
 def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Every sequence and mask on one isotropic grid, z-scored in the brain; plus VOI_T and its
     physical distance map (one per patient, from which every ring is cut)."""
     patient_id = context.partition_key
+    paths = case_paths(pipeline, patient_id)
     with recorded(pipeline, patient_id, "preprocess"):
         case = pipeline.cohort().case(patient_id)
         prepared = preprocess_case(case, pipeline.preprocess_config())
-        paths = _case_paths(pipeline, patient_id)
         for sequence, image in prepared.images.items():
-            write_image_atomic(image, _sequence_path(pipeline, patient_id, sequence))
+            write_image_atomic(image, sequence_path(pipeline, patient_id, sequence))
         write_image_atomic(prepared.labels, paths["labels"])
         voi_t = voi_t_mask(prepared.labels, prepared.tumor_labels)
         if not np.any(sitk.GetArrayViewFromImage(voi_t)):
@@ -122,93 +140,79 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
         distance_image = sitk.GetImageFromArray(distance)
         distance_image.CopyInformation(voi_t)
         write_image_atomic(distance_image, paths["distance"])
-        pipeline.warehouse().write_partition("preprocessing", patient_id, _preprocessing_row(patient_id, prepared.metadata))
-        mismatched = [seq for seq, image in prepared.images.items()
-                      if geometry_differences(prepared.labels, image, GeometryTolerance())]
+        metadata = {**prepared.metadata, "identity": pipeline.preprocessing_identity()}
+        pipeline.warehouse().write_partition("preprocessing", patient_id, pd.DataFrame(
+            [{"patient_id": patient_id, "metadata_json": json.dumps(metadata)}]))
     context.log.info(f"{patient_id}: {len(prepared.images)} sequences on grid {prepared.metadata['grid']['size']}")
+    written = {s: sequence_path(pipeline, patient_id, s) for s in prepared.images}
+    written.update({"voi_t": paths["voi_t"], "distance": paths["distance"]})
     return dg.MaterializeResult(
         metadata={"grid_size": str(prepared.metadata["grid"]["size"]), "spacing_mm": pipeline.spacing_mm,
                   "voi_t_voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(voi_t)))},
-        check_results=[dg.AssetCheckResult(check_name="geometry_consistent", passed=not mismatched,
-                                           metadata={"mismatched": ", ".join(mismatched) or "none"})],
+        check_results=[checks.geometry_consistent(paths["labels"], written)],
     )
 
 
-def _preprocessing_row(patient_id: str, metadata: dict):
-    import pandas as pd
-    return pd.DataFrame([{"patient_id": patient_id, "metadata_json": json.dumps(metadata)}])
+def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
+    """``ring_masks`` and ``ring_features`` over the patient x ring grid of these rings."""
+    # One run per patient: its ring keys are consecutive in the grid's (patient-major) order.
+    per_patient = dg.BackfillPolicy.multi_run(max_partitions_per_run=len(rings.keys))
 
-
-@dg.asset(partitions_def=patient_ring_partitions, group_name="rings", kinds={"nifti"},
-          deps=[dg.AssetDep(normalized_images, partition_mapping=PATIENT_OF_RING)],
-          check_specs=[dg.AssetCheckSpec("voi_t_non_empty", asset="ring_masks"),
-                       dg.AssetCheckSpec("ring_volumes_increase", asset="ring_masks")])
-def ring_masks(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """VOI_T (ring T) or the band 0 < distance <= d mm outside it, clipped to the brain."""
-    keys = context.partition_key.keys_by_dimension
-    patient_id, ring = keys["patient"], keys["ring"]
-    distance_mm = ring_mm(ring)
-    with recorded(pipeline, patient_id, f"ring_{ring}"):
-        paths = _case_paths(pipeline, patient_id)
-        voi_t = read_image(paths["voi_t"])
-        if ring == VOI_T_KEY:
-            mask = voi_t
-        else:
-            # The stored map already places everything outside the brain beyond any ring.
-            mask = ring_from_distance(sitk.GetArrayFromImage(read_image(paths["distance"])), voi_t, 0.0, distance_mm)
-        write_image_atomic(mask, _ring_path(pipeline, patient_id, ring))
-        volume = mask_volume(mask, distance_mm)
+    @dg.asset(name="ring_masks", partitions_def=rings.patient_rings, backfill_policy=per_patient,
+              group_name="rings", kinds={"nifti"}, automation_condition=PER_CASE,
+              deps=[dg.AssetDep(normalized_images, partition_mapping=PATIENT_OF_RING)],
+              check_specs=[checks.VOI_T_NON_EMPTY, checks.RINGS_INCREASE],
+              metadata={"warehouse_tables": "ring_volumes"})
+    def ring_masks(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """VOI_T (ring T) or the band 0 < distance <= d mm outside it, clipped to the brain."""
         warehouse = pipeline.warehouse()
-        warehouse.write_partition("ring_volumes", f"{patient_id}__{ring}", records.ring_volume_rows(patient_id, volume))
-    from warehouse import queries
-    volumes = queries.table(warehouse.root, "ring_volumes", {"patient_id": patient_id})
-    rings = volumes[volumes.ring_mm > 0].sort_values("ring_mm")
-    increasing = bool(np.all(np.diff(rings.voxels.values) >= 0))
-    return dg.MaterializeResult(
-        metadata={"voxels": volume.voxels, "volume_mm3": round(volume.volume_mm3, 1), "status": volume.status},
-        check_results=[
-            dg.AssetCheckResult(check_name="voi_t_non_empty", passed=bool(voi_t_volume_ok(volumes)),
-                                metadata={"voi_t_voxels": int(volumes.loc[volumes.ring_mm == 0, "voxels"].sum())}),
-            dg.AssetCheckResult(check_name="ring_volumes_increase", passed=increasing,
-                                metadata={"voxels_by_ring": str(dict(zip(rings.ring_mm, rings.voxels)))}),
-        ],
-    )
+        for patient_id, ring_list in rings_by_patient(context).items():
+            paths = case_paths(pipeline, patient_id)
+            with recorded(pipeline, patient_id, "rings"):
+                voi_t = read_image(paths["voi_t"])
+                # The stored map already places everything outside the brain beyond any ring.
+                distance = sitk.GetArrayFromImage(read_image(paths["distance"])) if ring_list != ["T"] else None
+                for ring in ring_list:
+                    d = ring_mm(ring)
+                    mask = voi_t if d == 0 else ring_from_distance(distance, voi_t, 0.0, d)
+                    write_image_atomic(mask, ring_path(pipeline, patient_id, ring))
+                    warehouse.write_partition("ring_volumes", f"{patient_id}__{ring}",
+                                              records.ring_volume_rows(patient_id, mask_volume(mask, d)))
+        volumes = queries.table(warehouse.root, "ring_volumes")
+        volumes = volumes[volumes.patient_id.isin(rings_by_patient(context))]
+        context.log.info(f"ring masks of {', '.join(rings_by_patient(context))}")
+        return dg.MaterializeResult(
+            metadata={"patients": len(volumes.patient_id.unique()),
+                      "voxels_by_ring": str({ring_key(r): int(v) for r, v in
+                                             volumes.groupby("ring_mm").voxels.sum().items()})},
+            check_results=[checks.voi_t_non_empty(volumes), checks.ring_volumes_increase(volumes)],
+        )
 
+    @dg.asset(name="ring_features", partitions_def=rings.patient_rings, backfill_policy=per_patient,
+              deps=[ring_masks], group_name="features", kinds={"duckdb"}, automation_condition=PER_CASE,
+              check_specs=[checks.FINITE, checks.COUNT], metadata={"warehouse_tables": "features"})
+    def ring_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """PyRadiomics features of each VOI on every sequence, all of a patient's VOIs in one pass."""
+        params = pipeline.extraction_params()
+        identity = pipeline.feature_identity()
+        warehouse = pipeline.warehouse()
+        frames, statuses = [], {}
+        for patient_id, ring_list in rings_by_patient(context).items():
+            with recorded(pipeline, patient_id, "features"):
+                masks = {ring_mm(r): read_image(ring_path(pipeline, patient_id, r)) for r in ring_list}
+                images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in pipeline.sequences}
+                result = extract_case_features(images, masks, params)
+                rows = records.feature_rows(patient_id, result, identity)
+                for ring in ring_list:
+                    warehouse.write_partition("features", f"{patient_id}__{ring}", rows[rows.ring_mm == ring_mm(ring)])
+            statuses.update({(patient_id, s.ring_mm): s.status for s in result.statuses})
+            frames.append(rows)
+            context.log.info(f"{patient_id}: {len(rows)} features for rings {', '.join(ring_list)}")
+        rows = pd.concat(frames, ignore_index=True)
+        return dg.MaterializeResult(
+            metadata={"features": len(rows), "feature_identity": identity, "params": params.name},
+            check_results=[checks.finite_features(rows),
+                           checks.feature_count(rows, params.expected_feature_count(), statuses)],
+        )
 
-def voi_t_volume_ok(volumes) -> bool:
-    voi = volumes[volumes.ring_mm == 0]
-    return voi.empty or bool((voi.voxels > 0).all())
-
-
-@dg.asset(partitions_def=patient_ring_partitions, deps=[ring_masks], group_name="features", kinds={"duckdb"},
-          check_specs=[dg.AssetCheckSpec("finite_features", asset="ring_features"),
-                       dg.AssetCheckSpec("feature_count", asset="ring_features")])
-def ring_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """PyRadiomics features of one VOI on every sequence, stored in the warehouse's features table."""
-    keys = context.partition_key.keys_by_dimension
-    patient_id, ring = keys["patient"], keys["ring"]
-    params = pipeline.extraction_params()
-    with recorded(pipeline, patient_id, f"features_{ring}"):
-        mask = read_image(_ring_path(pipeline, patient_id, ring))
-        images = {seq: read_image(_sequence_path(pipeline, patient_id, seq)) for seq in pipeline.sequences}
-        result = extract_case_features(images, {ring_mm(ring): mask}, params)
-        rows = records.feature_rows(patient_id, result)
-        pipeline.warehouse().write_partition("features", f"{patient_id}__{ring}", rows)
-    status = result.statuses[0].status
-    values = rows["value"].to_numpy()
-    non_finite = float(np.mean(~np.isfinite(values))) if len(values) else 0.0
-    per_sequence = rows[rows.sequence != "mask"].groupby("sequence").size()
-    expected = params.expected_feature_count()
-    context.log.info(f"{patient_id} ring {ring}: {len(rows)} features ({status})")
-    return dg.MaterializeResult(
-        metadata={"features": len(rows), "status": status, "params_hash": result.params_hash},
-        check_results=[
-            dg.AssetCheckResult(check_name="finite_features", passed=non_finite <= 0.01,
-                                metadata={"non_finite_fraction": non_finite}),
-            dg.AssetCheckResult(check_name="feature_count",
-                                passed=status != "ok" or bool((per_sequence == expected).all()),
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"expected_per_sequence": expected,
-                                          "got": str(per_sequence.to_dict())}),
-        ],
-    )
+    return [ring_masks, ring_features]

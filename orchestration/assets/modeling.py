@@ -1,15 +1,13 @@
 """Per-ring feature tables, then per-task splits, fitted models and evaluation reports."""
 
 
-import pickle
-
 import warnings
 
 import dagster as dg
 import pandas as pd
 
-from orchestration.assets.imaging import ring_features
-from orchestration.partitions import ring_mm, rings_partitions, tasks_partitions
+from orchestration.automation import AFTER_CASES, AFTER_SPLIT
+from orchestration.partitions import RingPartitions, ring_mm, tasks_partitions
 from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
@@ -17,30 +15,30 @@ from radiomics_core.modeling import fit_task_models
 from radiomics_core.tasks import assign_splits
 from warehouse import queries
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    RING_OF_PATIENT_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
 CLASS_NAMES = {"grade": ("WHO 2-3", "WHO 4"), "mgmt": ("unmethylated", "methylated")}
 
 
-def _wide_path(pipeline: PipelineResource, ring: str):
-    return pipeline.work_dir("feature_tables", f"ring_{ring}.parquet")
+def feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        with_ring = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
 
-
-@dg.asset(partitions_def=rings_partitions, group_name="features", kinds={"duckdb", "parquet"},
-          deps=[dg.AssetDep(ring_features, partition_mapping=RING_OF_PATIENT_RING)])
-def feature_tables(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """One ring's features as a wide table (a row per patient, a column per sequence__feature)."""
-    ring = context.partition_key
-    params_hash = pipeline.extraction_params().hash
-    wide = queries.feature_matrix(pipeline.warehouse().root, ring_mm(ring), params_hash)
-    path = _wide_path(pipeline, ring)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    wide.to_parquet(tmp)
-    tmp.replace(path)
-    return dg.MaterializeResult(metadata={"patients": len(wide), "features": wide.shape[1],
-                                          "params_hash": params_hash, "path": str(path)})
+    @dg.asset(name="feature_tables", partitions_def=rings.rings, group_name="features", kinds={"parquet"},
+              deps=[dg.AssetDep("ring_features", partition_mapping=with_ring)],
+              backfill_policy=dg.BackfillPolicy.single_run(), automation_condition=AFTER_CASES,
+              io_manager_key="feature_tables_io")
+    def feature_tables(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dict[str, pd.DataFrame]:
+        """Each ring's features as a wide table (a row per patient, a column per sequence__feature),
+        from the features stored with the current settings' identity and sequences."""
+        identity = pipeline.feature_identity()
+        tables = {ring: queries.feature_matrix(pipeline.warehouse().root, ring_mm(ring), identity,
+                                               sequences=[*pipeline.sequences, "mask"])
+                  for ring in context.partition_keys}
+        context.add_output_metadata({"patients": max((len(t) for t in tables.values()), default=0),
+                                     "features": max((t.shape[1] for t in tables.values()), default=0),
+                                     "feature_identity": identity})
+        return tables
+    return feature_tables
 
 
 def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
@@ -50,7 +48,8 @@ def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
     return clinical[clinical.patient_id.isin(usable)]
 
 
-@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[feature_tables], kinds={"duckdb"})
+@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=["feature_tables"], kinds={"duckdb"},
+          automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits"})
 def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Stratified, seeded train/test split of the task's patients; earlier assignments never move."""
     task = pipeline.task(context.partition_key)
@@ -64,50 +63,44 @@ def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.
     return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict())})
 
 
-def _model_path(pipeline: PipelineResource, task: str):
-    return pipeline.work_dir("models", f"{task}.pkl")
-
-
-@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[splits, feature_tables], kinds={"sklearn"})
-def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[splits], kinds={"sklearn"},
+          ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+          automation_condition=AFTER_SPLIT, metadata={"warehouse_tables": "selected_features"})
+def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
+                  feature_tables: dict[str, pd.DataFrame]) -> list:
     """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
     task = pipeline.task(context.partition_key)
     warehouse = pipeline.warehouse()
     split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
     if split_rows.empty or split_rows.label.nunique() < 2:
         raise dg.Failure(description=f"task {task.name}: needs patients of both classes (have {len(split_rows)})")
-    matrices = {}
-    for ring in rings_partitions.get_partition_keys():
-        path = _wide_path(pipeline, ring)
-        if ring_mm(ring) in [0.0, *pipeline.rings_mm] and path.exists():
-            matrices[ring_mm(ring)] = pd.read_parquet(path)
+    matrices = {ring_mm(ring): table for ring, table in feature_tables.items() if len(table)}
     if 0.0 not in matrices:
         raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
     models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
-    path = _model_path(pipeline, task.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    tmp.write_bytes(pickle.dumps(models))
-    tmp.replace(path)
     warehouse.write_partition("selected_features", task.name, selected_features_table(task.name, models))
     context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
-    return dg.MaterializeResult(metadata={
+    context.add_output_metadata({
         "models": len(models),
         "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
     })
+    return models
 
 
-@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[fitted_models], kinds={"duckdb", "html"})
-def evaluation_reports(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+@dg.asset(partitions_def=tasks_partitions, group_name="models", kinds={"duckdb", "html"},
+          automation_condition=AFTER_SPLIT,
+          metadata={"warehouse_tables": "model_metrics, roc_points, delong_tests, calibration, decision_curve, "
+                                        "predictions, clinical_characteristics"})
+def evaluation_reports(context: dg.AssetExecutionContext, pipeline: PipelineResource,
+                       fitted_models: list) -> dg.MaterializeResult:
     """Metrics, ROC points, DeLong tests, calibration, decision curves, the clinical table and an
     HTML report for one task."""
     from dashboard.report import write_report
 
     task = pipeline.task(context.partition_key)
     warehouse = pipeline.warehouse()
-    models = pickle.loads(_model_path(pipeline, task.name).read_bytes())
     split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
-    tables = evaluate(task.name, models, split_rows.label, split_rows.split)
+    tables = evaluate(task.name, fitted_models, split_rows.label, split_rows.split)
     clinical = _clinical(pipeline)
     tables["clinical_characteristics"] = clinical_characteristics(
         task.name, clinical[clinical.patient_id.isin(split_rows.index)], split_rows.label, split_rows.split,
