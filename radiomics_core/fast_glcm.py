@@ -136,15 +136,16 @@ class FastGLCM(RadiomicsGLCM):
         values, px, py = _angle_features(numpy.ascontiguousarray(self.P_glcm[0]), levels,
                                          int(self.coefficients["Ng"]), eps)
         self._angle_values = values
+        # One nanmean over the angles for all features (PyRadiomics: one call per feature).
+        self._angle_means = numpy.nanmean(values, 1)
         self.coefficients.update(eps=eps, px=px[None, :, None, :], py=py[None, None, :, :])
 
     def _feature(self, name: str):
         if self._angle_values is None:
             return getattr(super(), f"get{name}FeatureValue")()
-        values = self._angle_values[_ROW[name]]
         if name == "JointAverage":
-            return numpy.array([values.mean()])
-        return numpy.nanmean(values[None, :], 1)
+            return numpy.array([self._angle_values[_ROW[name]].mean()])
+        return self._angle_means[_ROW[name], None]
 
     def getMCCFeatureValue(self):
         px = self.coefficients["px"]  # (Nv, Ng, 1, Na)

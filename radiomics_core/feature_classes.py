@@ -37,7 +37,9 @@ class Discretization:
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
             binned = _binned_image(matrix, mask, settings)
-            levels = np.unique(binned[mask])
+            # The levels present, sorted, as numpy.unique finds them; bin indices are small
+            # non-negative integers, so counting beats unique's sort or hash.
+            levels = np.flatnonzero(np.bincount(binned[mask]))
             self._binned = (binned, levels, int(np.max(levels)))
         return self._binned
 

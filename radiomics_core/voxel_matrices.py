@@ -224,9 +224,9 @@ class VoxelMatrices:
         voi = self._voi(image, mask, 1)
         levels, sizes = _glszm_zones(voi.image, voi.voxels, voi.offsets(angles))
         # The C function sizes the matrix by the largest zone found.
-        glszm = np.zeros((1, Ng, int(sizes.max())))
-        np.add.at(glszm[0], (levels - 1, sizes - 1), 1)
-        return glszm
+        largest = int(sizes.max())
+        counts = np.bincount((levels - 1) * largest + sizes - 1, minlength=Ng * largest)
+        return counts.astype(np.float64).reshape((1, Ng, largest))
 
     def calculate_glrlm(self, image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
