@@ -148,6 +148,8 @@ class FastGLCM(RadiomicsGLCM):
         return self._angle_means[_ROW[name], None]
 
     def getMCCFeatureValue(self):
+        if self._angle_values is not None:
+            return self._mcc()
         px = self.coefficients["px"]  # (Nv, Ng, 1, Na)
         py = self.coefficients["py"]  # (Nv, 1, Ng, Na)
         p = numpy.moveaxis(self.P_glcm, -1, 1)  # (Nv, Na, i, k)
@@ -163,6 +165,32 @@ class FastGLCM(RadiomicsGLCM):
             return 1  # flat region, as PyRadiomics returns
         mcc = numpy.sqrt(eigenvalues[:, :, -2])
         return numpy.nanmean(mcc, 1).real
+
+
+    def _mcc(self):
+        # As below, with the weighted matrix built by _mcc_weights in one pass.
+        weighted = _mcc_weights(numpy.ascontiguousarray(self.P_glcm[0]), self.coefficients["px"][0, :, 0, :],
+                                self.coefficients["py"][0, 0, :, :])
+        eigenvalues = numpy.linalg.eigvalsh(weighted @ numpy.swapaxes(weighted, -1, -2))
+        if eigenvalues.shape[1] < 2:
+            return 1  # flat region, as PyRadiomics returns
+        return numpy.nanmean(numpy.sqrt(eigenvalues[None, :, -2]), 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mcc_weights(p_glcm, px, py):
+    """(angles, i, k) p(i, k) / sqrt(p_x(i) p_y(k)), 0 where p_x(i) or p_y(k) is 0."""
+    nl, _, na = p_glcm.shape
+    weighted = numpy.zeros((na, nl, nl))
+    for a in range(na):
+        for i in range(nl):
+            if px[i, a] <= 0:
+                continue
+            row = 1.0 / numpy.sqrt(px[i, a])
+            for k in range(nl):
+                if py[k, a] > 0:
+                    weighted[a, i, k] = p_glcm[i, k, a] * row / numpy.sqrt(py[k, a])
+    return weighted
 
 
 def _getter(name: str):

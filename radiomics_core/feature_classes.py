@@ -100,6 +100,17 @@ class FastFirstOrder(RadiomicsFirstOrder):
             cache.update(zip(_PERCENTILES, np.percentile(values[0], _PERCENTILES)))
         return np.array([cache[q]])
 
+    def _initCalculation(self, voxelCoordinates=None):
+        if voxelCoordinates is not None:
+            return super()._initCalculation(voxelCoordinates)
+        # RadiomicsFirstOrder._initCalculation with the level counts by bincount, not numpy.unique.
+        self.targetVoxelArray = self.imageArray[self.maskArray].astype("float").reshape((1, -1))
+        counts = np.bincount(self.discretizedImageArray[self.maskArray])
+        p_i = counts[counts > 0].reshape((1, -1))
+        sum_bins = np.sum(p_i, 1, keepdims=True).astype("float")
+        sum_bins[sum_bins == 0] = 1
+        self.coefficients["p_i"] = p_i.astype("float") / sum_bins
+
     def get10PercentileFeatureValue(self):
         return self._percentile(10)
 
