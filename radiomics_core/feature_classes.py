@@ -21,6 +21,7 @@ from radiomics.firstorder import RadiomicsFirstOrder
 from radiomics.shape import RadiomicsShape
 
 from radiomics_core.fast_glcm import FastGLCM
+from radiomics_core.fast_glrlm import FastGLRLM
 from radiomics_core.shape_mesh import mesh_coefficients
 from radiomics_core.voxel_matrices import VoxelMatrices
 
@@ -169,7 +170,7 @@ class FastShape(RadiomicsShape):
 @functools.cache
 def texture_classes() -> dict[str, type]:
     """Feature class by PyRadiomics name (without shape), each sharing one ``Discretization``."""
-    bases = {**getFeatureClasses(), "glcm": FastGLCM, "firstorder": FastFirstOrder}
+    bases = {**getFeatureClasses(), "glcm": FastGLCM, "glrlm": FastGLRLM, "firstorder": FastFirstOrder}
     classes = {}
     for name, base in bases.items():
         if name.startswith("shape"):
