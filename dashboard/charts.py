@@ -14,6 +14,9 @@ import pandas as pd
 KINDS = ["VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"]  # the thesis' order of models
 SVG = {"embedOptions": {"renderer": "svg"}}
 UNDEFINED_COLOR = "#7f7f7f"
+# Width and height are the plot's; axes, legends and labels add to them. Streamlit's theme asks
+# for "fit", which squeezes the plot into width x height and shrinks a labelled heatmap to half.
+PAD = alt.AutoSizeParams(type="pad")
 
 
 def model_label(model: str, ring_mm: float | None) -> str:
@@ -53,13 +56,13 @@ def roc_chart(roc: pd.DataFrame, metrics: pd.DataFrame, title: str = "ROC curves
     curves = alt.Chart(data).mark_line(interpolate="step-after").encode(
         x=alt.X("fpr:Q", title="1 - specificity", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("tpr:Q", title="Sensitivity", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("curve:N", title="Model", sort=order,
+        color=alt.Color("curve:N", title="Model", sort=order, scale=alt.Scale(scheme="tableau10"),
                         legend=alt.Legend(orient="right", labelLimit=420)),
         order="threshold:Q",
     )
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
-    return (diagonal + curves).properties(title=title, width=520, height=520, usermeta=SVG)
+    return (diagonal + curves).properties(title=title, width=520, height=520, usermeta=SVG, autosize=PAD)
 
 
 def auc_by_ring_chart(metrics: pd.DataFrame, split: str, note: str | None = None) -> alt.Chart:
@@ -69,7 +72,9 @@ def auc_by_ring_chart(metrics: pd.DataFrame, split: str, note: str | None = None
     scale = alt.Scale(domain=[0, 1])
     data = metrics[(metrics["split"] == split) & metrics["model"].isin(["VOI_P", "Combined"])]
     x = alt.X("ring_mm:Q", title="Ring distance (mm)")
-    color = alt.Color("model:N", title="Model", sort=KINDS)
+    # Legend below: the VOI_T label sits right of the last ring, outside the points.
+    color = alt.Color("model:N", title="Model", legend=alt.Legend(orient="bottom"),
+                      scale=alt.Scale(domain=["VOI_P", "Combined"], range=["#1f77b4", "#ff7f0e"]))
     tooltip = ["model", "ring_mm", alt.Tooltip("auc:Q", format=".3f", title="AUC"),
                alt.Tooltip("auc_low:Q", format=".3f", title="95% CI low"),
                alt.Tooltip("auc_high:Q", format=".3f", title="95% CI high"), "n"]
@@ -80,19 +85,19 @@ def auc_by_ring_chart(metrics: pd.DataFrame, split: str, note: str | None = None
     layers = [bars, points]
     voi_t = metrics[(metrics["split"] == split) & (metrics["model"] == "VOI_T")]
     if len(voi_t):
-        left = float(data["ring_mm"].min()) if len(data) else 0.0
-        reference = voi_t.assign(ring_mm=left, text=[f"VOI_T (tumour) AUC {a:.3f}" for a in voi_t["auc"]])
+        right = float(data["ring_mm"].max()) if len(data) else 1.0
+        reference = voi_t.assign(ring_mm=right, text=[f"VOI_T (tumour only) {a:.3f}" for a in voi_t["auc"]])
         ref = alt.Chart(reference)
         layers = [
             ref.mark_rect(opacity=0.12, color="black").encode(y=alt.Y("auc_low:Q", title="AUC", scale=scale),
                                                                 y2="auc_high:Q"),
             ref.mark_rule(strokeDash=[6, 3], color="black").encode(y=alt.Y("auc:Q", title="AUC", scale=scale)),
-            ref.mark_text(align="left", dx=2, dy=-7, fontSize=11).encode(
+            ref.mark_text(align="left", dx=12, dy=0, fontSize=11).encode(
                 x=x, y=alt.Y("auc:Q", title="AUC", scale=scale), text="text:N"),
             *layers,
         ]
     title = alt.TitleParams(f"AUC by ring ({split}), 95% CI", subtitle=[note] if note else [])
-    return alt.layer(*layers).properties(title=title, width=560, height=340, usermeta=SVG)
+    return alt.layer(*layers).properties(title=title, width=560, height=340, usermeta=SVG, autosize=PAD)
 
 
 def delong_frame(delong: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
@@ -108,8 +113,9 @@ def delong_frame(delong: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[s
                         pd.DataFrame({"a": order, "b": order, "p_value": float("nan"), "z": float("nan")})])
     square["status"] = ["self" if x == y else ("undefined" if pd.isna(p) else "tested")
                         for x, y, p in zip(square["a"], square["b"], square["p_value"])]
-    square["text"] = ["" if s == "self" else ("n/a" if s == "undefined" else
-                                             ("<.001" if p < 0.001 else f"{p:.2f}".removeprefix("0")))
+    square["text"] = ["–" if s == "self" else ("n/a" if s == "undefined" else
+                                             ("<.001" if p < 0.001 else f"{p:.3f}".removeprefix("0") if p < 0.01
+                                              else f"{p:.2f}".removeprefix("0")))
                       for s, p in zip(square["status"], square["p_value"])]
     return square.reset_index(drop=True), order
 
@@ -127,17 +133,18 @@ def delong_heatmap(delong: pd.DataFrame, split: str) -> alt.Chart:
                  alt.Tooltip("z:Q", format=".2f")],
     )
     tested = base.transform_filter(alt.datum.status == "tested").mark_rect().encode(
-        color=alt.Color("p_value:Q", scale=alt.Scale(domain=[0, 0.1], clamp=True, scheme="redyellowblue"),
-                        title="DeLong p"))
+        color=alt.Color("p_value:Q", title="DeLong p", scale=alt.Scale(
+            domain=[0, 0.05, 0.1], range=["#b2182b", "#f4a582", "#d1e5f0"], clamp=True)))
     undefined = base.transform_filter(alt.datum.status == "undefined").mark_rect(color=UNDEFINED_COLOR)
-    diagonal = base.transform_filter(alt.datum.status == "self").mark_rect(color="#f2f2f2")
+    diagonal = base.transform_filter(alt.datum.status == "self").mark_rect(color="white", stroke="#dddddd")
     text = base.mark_text(fontSize=9 if len(order) > 12 else 11).encode(
         text="text:N",
-        color=alt.condition(alt.datum.status == "undefined", alt.value("white"), alt.value("black")))
+        color=alt.condition((alt.datum.status == "undefined") | (alt.datum.p_value < 0.01), alt.value("white"),
+                            alt.value("black")))
     title = alt.TitleParams(f"DeLong p-values ({split})",
                             subtitle=["grey: p undefined (degenerate scores or one case in a class)"])
     return alt.layer(diagonal, undefined, tested, text).properties(
-        title=title, width=size, height=size, usermeta=SVG)
+        title=title, width=size, height=size, usermeta=SVG, autosize=PAD)
 
 
 def calibration_chart(calibration: pd.DataFrame) -> alt.Chart:
@@ -149,7 +156,7 @@ def calibration_chart(calibration: pd.DataFrame) -> alt.Chart:
         color=alt.Color("label:N", title="Model", sort=order))
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
-    return (diagonal + line).properties(title="Calibration", width=360, height=320, usermeta=SVG)
+    return (diagonal + line).properties(title="Calibration", width=360, height=320, usermeta=SVG, autosize=PAD)
 
 
 def decision_curve_chart(decision: pd.DataFrame) -> alt.Chart:
@@ -158,7 +165,7 @@ def decision_curve_chart(decision: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data).mark_line().encode(
         x=alt.X("threshold:Q", title="Threshold probability"),
         y=alt.Y("net_benefit:Q", title="Net benefit"), color=alt.Color("label:N", title="Model", sort=order),
-    ).properties(title="Decision curves", width=360, height=320, usermeta=SVG)
+    ).properties(title="Decision curves", width=360, height=320, usermeta=SVG, autosize=PAD)
 
 
 def coefficient_chart(selected: pd.DataFrame, title: str) -> alt.Chart:
@@ -171,7 +178,7 @@ def coefficient_chart(selected: pd.DataFrame, title: str) -> alt.Chart:
         color=alt.Color("sign:N", title=None, scale=alt.Scale(domain=["positive", "negative"],
                                                               range=["#d62728", "#1f77b4"])),
         tooltip=["feature", alt.Tooltip("coefficient:Q", format=".4f")],
-    ).properties(title=title, width=420, height=max(60, 24 * len(order)), usermeta=SVG)
+    ).properties(title=title, width=420, height=max(60, 24 * len(order)), usermeta=SVG, autosize=PAD)
 
 
 def feature_distribution_chart(values: pd.DataFrame, feature: str, classes: list[str] | None = None) -> alt.Chart:
@@ -179,9 +186,9 @@ def feature_distribution_chart(values: pd.DataFrame, feature: str, classes: list
     to the values, not forced to start at 0, with each case as a dot."""
     classes = classes or sorted(values["class"].unique())
     y = alt.Y("value:Q", title=feature, scale=alt.Scale(zero=False, nice=True))
-    x = alt.X("class:N", title=None, sort=classes)
-    color = alt.Color("class:N", title="Class", sort=classes)
+    x = alt.X("class:N", title=None, sort=classes, axis=alt.Axis(labelAngle=0))
+    color = alt.Color("class:N", sort=classes, legend=None)  # the x axis already names the classes
     box = alt.Chart(values).mark_boxplot(extent=1.5, opacity=0.6, size=40).encode(x=x, y=y, color=color)
     dots = alt.Chart(values).mark_circle(size=18, opacity=0.6).encode(
         x=x, y=y, color=color, tooltip=["patient_id", alt.Tooltip("value:Q", format=".4g")])
-    return alt.layer(box, dots).properties(title=feature, width=320, height=300, usermeta=SVG)
+    return alt.layer(box, dots).properties(title=feature, width=320, height=300, usermeta=SVG, autosize=PAD)

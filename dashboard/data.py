@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import state
 from radiomics_core.tasks import CLASS_NAMES
 from warehouse import queries
-from warehouse.queries import WarehouseMissing
+from warehouse.store import Warehouse
 
 TTL_SECONDS = 30
 SMALL_CLASS = 10  # fewer cases than this in a class make AUC intervals and DeLong p-values unstable
@@ -30,10 +30,9 @@ def feature_values(root: str, wanted: tuple[tuple[float, str, str], ...]) -> pd.
 
 
 def available(root: str) -> bool:
-    try:
-        return queries.count(Path(root), "patients") > 0
-    except WarehouseMissing:
-        return False
+    """Whether the warehouse exists and holds a patient (a file listing, not a query: every run asks)."""
+    warehouse = Warehouse(Path(root))
+    return warehouse.database.exists() and bool(warehouse.partition_keys("patients"))
 
 
 def freshness(root: str) -> str:
@@ -66,14 +65,14 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str, frame: pd.Dat
         import vl_convert
         return vl_convert.vegalite_to_png(spec, scale=2)
 
-    columns = st.columns([1, 1, 1, 6], gap="small")
-    columns[0].download_button("PNG", png, f"{name}.png", "image/png", key=f"{key}_png", on_click="ignore",
-                               icon=":material/download:")
-    columns[1].download_button("SVG", svg, f"{name}.svg", "image/svg+xml", key=f"{key}_svg", on_click="ignore",
-                               icon=":material/download:")
-    if frame is not None:
-        columns[2].download_button("CSV", frame.to_csv(index=False).encode(), f"{name}.csv", "text/csv",
-                                   key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+    with st.container(horizontal=True):
+        st.download_button("PNG", png, f"{name}.png", "image/png", key=f"{key}_png", on_click="ignore",
+                           icon=":material/download:")
+        st.download_button("SVG", svg, f"{name}.svg", "image/svg+xml", key=f"{key}_svg", on_click="ignore",
+                           icon=":material/download:")
+        if frame is not None:
+            st.download_button("CSV", frame.to_csv(index=False).encode(), f"{name}.csv", "text/csv",
+                               key=f"{key}_csv", on_click="ignore", icon=":material/download:")
 
 
 def task_rows(root: str, name: str, missing: str) -> tuple[str, pd.DataFrame] | None:

@@ -28,7 +28,7 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
         chart.save(str(path.with_name(f"{path.stem}_{name}.svg")))
         chart.save(str(path.with_name(f"{path.stem}_{name}.png")), scale_factor=2)
     # One combined chart so the Vega libraries are inlined once (the file works offline).
-    combined = alt.vconcat(*figures.values()).resolve_scale(color="independent")
+    combined = alt.vconcat(*map(_nested, figures.values())).resolve_scale(color="independent")
     figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True)
     table = metrics.round(3).sort_values(["split", "model", "ring_mm"]).to_html(index=False)
     clinical_table = clinical.round(4).to_html(index=False)
@@ -38,3 +38,11 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
                             f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
                             f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
     return path
+
+
+def _nested(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart without its top-level-only settings (autosize, usermeta), so vconcat accepts it."""
+    chart = chart.copy()
+    chart.autosize = alt.Undefined
+    chart.usermeta = alt.Undefined
+    return chart

@@ -189,7 +189,7 @@ def test_every_model_kind_finds_its_feature_values(model, ring, feature, expecte
 @pytest.mark.parametrize("model", ["VOI_T", "VOI_P 3 mm", "Combined 3 mm", "Clinical-Omics 3 mm"])
 def test_features_page_plots_every_model_kind(both_tasks, model):
     app = run_app(both_tasks, {"page": "Features", "task": "grade", "split": "train"})
-    app.selectbox(key="feature_model").set_value(model)
+    app.selectbox(key="model").set_value(model)
     rerun(app, both_tasks)
     assert not app.exception, [e.value for e in app.exception]
     assert len(app.get("vega_lite_chart")) >= 2  # coefficients and at least one distribution

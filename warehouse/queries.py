@@ -71,9 +71,28 @@ def feature_values(root: Path, wanted: list[tuple[float, str, str]]) -> pd.DataF
         return pd.DataFrame(columns=["patient_id", "ring_mm", "sequence", "feature", "value"])
     condition = " OR ".join(["(ring_mm = ? AND sequence = ? AND feature = ?)"] * len(wanted))
     params = [value for ring, sequence, feature in wanted for value in (float(ring), sequence, feature)]
+    files = _ring_files(root, {float(ring) for ring, _, _ in wanted})
+    source = "read_parquet(?, union_by_name = true)" if files else "features"
     with read_only(root) as con:
-        return con.execute("SELECT patient_id, ring_mm, sequence, feature, value FROM features WHERE "
-                           + condition, params).df()
+        return con.execute(f"SELECT patient_id, ring_mm, sequence, feature, value FROM {source} WHERE "
+                           + condition, ([files] if files else []) + params).df()
+
+
+def _ring_files(root: Path, rings: set[float]) -> list[str]:
+    """The features files of these rings only, found by name, or [] to scan the whole table.
+
+    The pipeline keys a features partition ``<patient>__<ring>`` (ring ``T`` = VOI_T, else the mm
+    as ``%g``); opening one ring's files instead of every ring's is what keeps the Features page
+    fast on a large cohort, where opening files costs more than reading them.
+    """
+    folder = Warehouse(Path(root)).table_dir("features")
+    files: list[str] = []
+    for ring in rings:
+        found = sorted(str(p) for p in folder.glob(f"*__{'T' if ring == 0 else f'{ring:g}'}.parquet"))
+        if not found:
+            return []
+        files += found
+    return files
 
 
 def feature_matrix(root: Path, ring_mm: float, params_hash: str | None = None,

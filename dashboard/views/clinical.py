@@ -97,14 +97,15 @@ def render(root: str) -> None:
     names = data.class_names(task)
     table, footnote = table_one(rows, data.class_counts(root, task), names)
     st.subheader(f"Table 1: {task} ({' vs '.join(names.values())})")
-    st.dataframe(table, hide_index=True)
+    # A static table, as a paper prints it (indented levels and the headers' N stay as written).
+    st.table(table.set_index("Variable"))
     st.caption(footnote)
     plain = table.assign(Variable=table["Variable"].str.replace(INDENT, "  "))
-    left, middle, right, _ = st.columns([1, 1, 1, 5])
-    left.download_button("CSV", plain.to_csv(index=False).encode(), f"table1_{task}.csv", "text/csv",
+    row = st.container(horizontal=True)
+    row.download_button("CSV", plain.to_csv(index=False).encode(), f"table1_{task}.csv", "text/csv",
                          key="dl_table1_csv", on_click="ignore", icon=":material/download:")
-    middle.download_button("Markdown", (plain.to_markdown(index=False) + f"\n\n{footnote}\n").encode(),
+    row.download_button("Markdown", (plain.to_markdown(index=False) + f"\n\n{footnote}\n").encode(),
                            f"table1_{task}.md", "text/markdown", key="dl_table1_md", on_click="ignore",
                            icon=":material/download:")
-    right.download_button("LaTeX", _latex(table, footnote).encode(), f"table1_{task}.tex", "application/x-tex",
+    row.download_button("LaTeX", _latex(table, footnote).encode(), f"table1_{task}.tex", "application/x-tex",
                           key="dl_table1_tex", on_click="ignore", icon=":material/download:")

@@ -17,12 +17,12 @@ def render(root: str) -> None:
         st.warning(warning, icon=":material/warning:")
     split_metrics = task_metrics[task_metrics["split"] == split]
     auc_chart = charts.auc_by_ring_chart(task_metrics, split)
-    st.altair_chart(auc_chart)
+    st.altair_chart(auc_chart, width="content")
     data.chart_downloads(auc_chart, f"auc_by_ring_{task}_{split}", "dl_auc", split_metrics)
     delong = data.table(root, "delong_tests", (("task", task),))
     if not delong.empty:
         heatmap = charts.delong_heatmap(delong, split)
-        st.altair_chart(heatmap)
+        st.altair_chart(heatmap, width="content")
         data.chart_downloads(heatmap, f"delong_{task}_{split}", "dl_delong", delong[delong["split"] == split])
     st.subheader("Metrics (threshold: Youden on train)")
     labelled = charts.with_labels(split_metrics)
@@ -42,9 +42,9 @@ def render(root: str) -> None:
         left, right = st.columns(2)
         with left:
             chart = charts.calibration_chart(calibration[calibration["model"].isin(keep)])
-            st.altair_chart(chart)
+            st.altair_chart(chart, width="content")
             data.chart_downloads(chart, f"calibration_{task}_{split}", "dl_calibration")
         with right:
             chart = charts.decision_curve_chart(decision[decision["model"].isin(keep)])
-            st.altair_chart(chart)
+            st.altair_chart(chart, width="content")
             data.chart_downloads(chart, f"decision_{task}_{split}", "dl_decision")

@@ -56,20 +56,16 @@ def render(root: str) -> None:
     split = state.split()
     subset = charts.with_labels(selected)
     options = charts.model_order(subset)
-    label = state.select("Model", options, "feature_model", default="VOI_T")
+    label = state.select("Model", options, "model", default="VOI_T")
     model_rows = subset[subset["label"] == label]
     model, ring_mm = model_rows["model"].iloc[0], model_rows["ring_mm"].iloc[0]
     chosen = model_rows[["feature", "coefficient"]].sort_values("coefficient", key=abs, ascending=False)
     if chosen.empty:
         st.info(f"{label} kept no feature.")
         return
-    left, right = st.columns([3, 2])
-    with left:
-        chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
-        st.altair_chart(chart)
-        data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
-    with right:
-        st.dataframe(chosen.round(4), hide_index=True)
+    chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
+    st.altair_chart(chart, width="content")
+    data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
     names = data.class_names(task)
     labels = data.table(root, "splits", (("task", task),))
     labels = labels[labels["split"] == split]
@@ -87,6 +83,6 @@ def render(root: str) -> None:
                 st.caption(f"{feature}: no stored values for this split.")
                 continue
             chart = charts.feature_distribution_chart(values, feature, list(names.values()))
-            st.altair_chart(chart)
+            st.altair_chart(chart, width="content")
     if len(chosen) > 6:
         st.caption(f"The 6 largest of {len(chosen)} coefficients are plotted; the table lists all.")

@@ -119,7 +119,8 @@ def render(root: str) -> None:
         shown = table.assign(**{"95% CI": [f"{lo:.3f}-{hi:.3f}" for lo, hi in zip(table.auc_low, table.auc_high)],
                                 "DeLong p vs best": [("" if i == 0 else charts.format_p(p))
                                                      for i, p in enumerate(table.delong_p)],
-                                "AUC": table.auc.round(3), "ΔAUC (best - row)": table.delta_auc.round(3)})
+                                "AUC": [f"{a:.3f}" for a in table.auc],
+                                "ΔAUC (best - row)": ["" if pd.isna(d) else f"{d:+.3f}" for d in table.delta_auc]})
         st.dataframe(shown[["model", "role", "AUC", "95% CI", "ΔAUC (best - row)", "DeLong p vs best"]],
                      hide_index=True)
         data.csv_download(table, f"findings_{task}_{split}", "dl_findings")
@@ -128,7 +129,7 @@ def render(root: str) -> None:
     if len(kinds):
         kinds = charts.with_labels(kinds)
         shown = pd.DataFrame({"kind": kinds["model"], "best model": kinds["label"], "n": kinds["n"],
-                              "AUC": kinds["auc"].round(3),
+                              "AUC": [f"{a:.3f}" for a in kinds["auc"]],
                               "95% CI": [f"{lo:.3f}-{hi:.3f}" for lo, hi in zip(kinds.auc_low, kinds.auc_high)],
                               "sensitivity": kinds["sensitivity"].round(3),
                               "specificity": kinds["specificity"].round(3)})
