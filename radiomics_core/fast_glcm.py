@@ -59,7 +59,8 @@ def _angle_features(p_glcm, levels, ng, eps):
                 autocorrelation += p * (li * lj)
                 contrast += p * ((li - lj) * (li - lj))
                 energy += p * p
-                hxy -= p * numpy.log2(p + eps)
+                if p != 0:  # 0 * log2(eps) adds nothing; most of a GLCM is 0
+                    hxy -= p * numpy.log2(p + eps)
                 if p > maximum or p != p:
                     maximum = p
                 p_sum[int(li + lj) - 2] += p
