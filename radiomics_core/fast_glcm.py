@@ -24,6 +24,8 @@ import numba
 import numpy
 from radiomics.glcm import RadiomicsGLCM
 
+from radiomics_core.voxel_matrices import DISCRETIZATION_SETTING, VoxelMatrices, log_fallback
+
 # Per-angle values, in this order, of the features computed by _angle_features.
 _FEATURES = ("Autocorrelation", "ClusterProminence", "ClusterShade", "ClusterTendency", "Contrast", "Correlation",
              "DifferenceAverage", "DifferenceEntropy", "DifferenceVariance", "JointEnergy", "JointEntropy", "Imc1",
@@ -128,8 +130,36 @@ class FastGLCM(RadiomicsGLCM):
         # PyRadiomics' log settings (features.py keeps errors only) apply to it too.
         self.logger = logging.getLogger("radiomics.glcm")
 
+    # PyRadiomics' matrix (C functions); feature_classes gives its classes the voxel-list version.
+    _pyradiomics_matrix = RadiomicsGLCM._calculateMatrix
+
+    def _calculateMatrix(self, voxelCoordinates=None):
+        if voxelCoordinates is not None or self.weightingNorm is not None or self.imageArray.ndim != 3:
+            log_fallback("GLCM matrix with weightingNorm, voxel-based or 2D")
+            return self._pyradiomics_matrix(voxelCoordinates)
+        # RadiomicsGLCM._calculateMatrix with the counts made per present gray level, so there is
+        # nothing to delete: symmetrize, drop empty angles, normalize per angle, as there.
+        shared = self.settings.get(DISCRETIZATION_SETTING)
+        matrices = VoxelMatrices(shared.padded_vois if shared is not None else None)
+        counts = matrices.glcm_by_level(self.imageArray, self.maskArray, numpy.array(self.settings.get("distances", [1])),
+                                        self.coefficients["grayLevels"], self.settings.get("force2D", False),
+                                        self.settings.get("force2Ddimension", 0))
+        p_glcm = counts[None]
+        if self.symmetricalGLCM:
+            p_glcm = p_glcm + numpy.transpose(p_glcm, (0, 2, 1, 3))
+        sums = numpy.sum(p_glcm, (1, 2))
+        if p_glcm.shape[3] > 1:
+            empty = numpy.where(numpy.sum(sums, 0) == 0)
+            if len(empty[0]) > 0:
+                p_glcm = numpy.delete(p_glcm, empty, 3)
+                sums = numpy.delete(sums, empty, 1)
+        sums[sums == 0] = numpy.nan
+        p_glcm /= sums[:, None, None, :]
+        return p_glcm
+
     def _calculateCoefficients(self):
         if self.P_glcm.shape[0] != 1:  # voxel-based: one matrix per voxel, PyRadiomics' code
+            log_fallback("GLCM features, voxel-based")
             self._angle_values = None
             return super()._calculateCoefficients()
         levels = self.coefficients["grayLevels"].astype(float)

@@ -18,14 +18,14 @@ import types
 import numpy as np
 from radiomics import getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
+from radiomics.glcm import RadiomicsGLCM
 from radiomics.shape import RadiomicsShape
 
 from radiomics_core.fast_glcm import FastGLCM
 from radiomics_core.fast_glrlm import FastGLRLM
 from radiomics_core.shape_mesh import mesh_coefficients
-from radiomics_core.voxel_matrices import VoxelMatrices
+from radiomics_core.voxel_matrices import DISCRETIZATION_SETTING, VoxelMatrices
 
-DISCRETIZATION_SETTING = "sharedDiscretization"
 
 
 class Discretization:
@@ -176,7 +176,9 @@ def texture_classes() -> dict[str, type]:
         if name.startswith("shape"):
             continue
         body = {}
-        if name in ("glcm", "glrlm", "glszm", "ngtdm", "gldm"):
+        if name == "glcm":  # FastGLCM counts by level itself; other settings take PyRadiomics' path
+            body["_pyradiomics_matrix"] = _voxel_matrices(RadiomicsGLCM._calculateMatrix)
+        elif name in ("glrlm", "glszm", "ngtdm", "gldm"):
             body["_calculateMatrix"] = _voxel_matrices(base._calculateMatrix)
         classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
     return classes

@@ -14,9 +14,18 @@ all the classes of one (image, mask) pair.
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import numba
 import numpy as np
 from radiomics import cMatrices
+
+logger = logging.getLogger(__name__)
+
+# The feature classes' settings key of the object shared by one (image, mask) pair's classes
+# (feature_classes.Discretization); its ``padded_vois`` dict is a VoxelMatrices store.
+DISCRETIZATION_SETTING = "sharedDiscretization"
 
 # cache=True keeps the compiled kernels next to this module: a new process loads them in
 # milliseconds instead of compiling for seconds.
@@ -43,6 +52,12 @@ class PaddedVoi:
         return angles.astype(np.int64) @ strides
 
 
+@functools.cache
+def log_fallback(what: str) -> None:
+    """Say once per process that PyRadiomics' own code computes ``what``."""
+    logger.info("%s: computed by PyRadiomics' own code (not rewritten here)", what)
+
+
 def _angles(size: tuple[int, ...], distances, bidirectional: bool, force2D: bool, force2Ddimension: int) -> np.ndarray:
     return cMatrices.generate_angles(np.array(size), np.asarray(distances, dtype=int), bidirectional,
                                      bool(force2D), force2Ddimension)
@@ -58,6 +73,19 @@ def _glcm(image, voxels, offsets, ng):
         for a in range(na):
             glcm[gi, image[i + offsets[a]], a] += 1
     return glcm[1:, 1:].copy().reshape((1, ng, ng, na))
+
+
+@_jit
+def _glcm_compact(image, voxels, offsets, index, n):
+    """GLCM counts (n, n, angles) indexed by present gray level: ``index`` maps a level to its row,
+    and level 0 (outside the VOI) to row n, which is dropped."""
+    na = offsets.size
+    glcm = np.zeros((n + 1, n + 1, na))
+    for i in voxels:
+        gi = index[image[i]]
+        for a in range(na):
+            glcm[gi, index[image[i + offsets[a]]], a] += 1
+    return glcm[:n, :n]
 
 
 @_jit
@@ -195,8 +223,19 @@ class VoxelMatrices:
             self.store[pad] = PaddedVoi(image, mask, pad)
         return self.store[pad]
 
+    def glcm_by_level(self, image, mask, distances, levels, force2D, force2Ddimension) -> np.ndarray:
+        """(levels, levels, angles) GLCM counts of the present ``levels`` only: calculate_glcm's
+        matrix with PyRadiomics' deletion of absent levels already done."""
+        angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
+        voi = self._voi(image, mask, int(np.max(distances)))
+        index = np.full(int(levels[-1]) + 1, len(levels), np.int64)
+        index[levels] = np.arange(len(levels))
+        index[0] = len(levels)
+        return _glcm_compact(voi.image, voi.voxels, voi.offsets(angles), index, len(levels))
+
     def calculate_glcm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
+            log_fallback("GLCM matrix, voxel-based or 2D")
             return cMatrices.calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
         voi = self._voi(image, mask, int(np.max(distances)))
@@ -204,6 +243,7 @@ class VoxelMatrices:
 
     def calculate_ngtdm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
+            log_fallback("NGTDM matrix, voxel-based or 2D")
             return cMatrices.calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
         voi = self._voi(image, mask, int(np.max(distances)))
@@ -211,6 +251,7 @@ class VoxelMatrices:
 
     def calculate_gldm(self, image, mask, distances, Ng, alpha, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
+            log_fallback("GLDM matrix, voxel-based or 2D")
             return cMatrices.calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension,
                                             *voxel_based)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
@@ -219,6 +260,7 @@ class VoxelMatrices:
 
     def calculate_glszm(self, image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
+            log_fallback("GLSZM matrix, voxel-based or 2D")
             return cMatrices.calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
         voi = self._voi(image, mask, 1)
@@ -230,6 +272,7 @@ class VoxelMatrices:
 
     def calculate_glrlm(self, image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
+            log_fallback("GLRLM matrix, voxel-based or 2D")
             return cMatrices.calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], False, force2D, force2Ddimension)
         voi = self._voi(image, mask, 1)

@@ -8,7 +8,7 @@ from radiomics import cMatrices, cShape
 
 from radiomics_core.features import ExtractionParams, extract_case_features
 from radiomics_core.shape_mesh import mesh_coefficients
-from radiomics_core.voxel_matrices import VoxelMatrices
+from radiomics_core.voxel_matrices import VoxelMatrices, log_fallback
 
 
 def random_volumes(seed: int, count: int):
@@ -132,3 +132,35 @@ def test_a_one_bin_shift_moves_every_texture_class_beyond_the_parity_tolerance(p
         worst = max(abs(moved[name] - value) / max(abs(value), 1e-12) for name, value in reference.items()
                     if f"_{feature_class}_" in name)
         assert worst > 1e-6, feature_class
+
+
+def test_glcm_by_level_is_calculate_glcm_without_the_absent_levels():
+    for image, mask, levels in random_volumes(3, 30):
+        present = np.unique(image[mask])
+        expected = c_or_none(cMatrices.calculate_glcm, image, mask, np.array([1]), levels, False, 0)
+        if expected is None:
+            continue
+        got = VoxelMatrices().glcm_by_level(image, mask, np.array([1]), present, False, 0)
+        np.testing.assert_array_equal(got, expected[0][0][np.ix_(present - 1, present - 1)])
+
+
+def test_settings_we_did_not_rewrite_match_pyradiomics_and_are_logged(tmp_path, caplog):
+    """GLCM/GLRLM weighting goes through PyRadiomics' own post-processing, with a log line."""
+    from tests.builders import small_case_volumes
+
+    volumes = small_case_volumes(seed=3)
+    image = sitk.GetImageFromArray(volumes["FLAIR"] / volumes["FLAIR"].std())
+    mask = sitk.GetImageFromArray((volumes["tumor_segmentation"] > 0).astype(np.uint8))
+    path = tmp_path / "weighted.yaml"
+    path.write_text("imageType: {Original: {}}\nfeatureClass: {glcm: , glrlm: }\n"
+                    "setting: {binWidth: 0.1, label: 1, weightingNorm: manhattan}\n")
+    params = ExtractionParams.load(path)
+    log_fallback.cache_clear()  # it logs once per process
+    with caplog.at_level("INFO", logger="radiomics_core"):
+        ours = {r.feature: r.value for r in extract_case_features({"FLAIR": image}, {0.0: mask}, params).rows}
+    reference = {k: float(v) for k, v in params.extractor().execute(image, mask).items()
+                 if k.startswith("original_") and "_shape_" not in k}
+    assert set(ours) == set(reference)
+    for name, value in reference.items():
+        assert ours[name] == pytest.approx(value, rel=1e-6, abs=1e-12), name
+    assert "weightingNorm" in caplog.text
