@@ -4,33 +4,34 @@ A pseudonym is ``P-`` and the first 12 hex digits of HMAC-SHA256(the warehouse's
 patient id): stable across runs and dashboard restarts (a collaborator can refer to a case),
 and not reversible without the key, which stays in the warehouse folder (``pseudonym.key``).
 
-The view is a separate DuckDB file with the warehouse's table names, so every page and every
-download reads pseudonymized rows without knowing it: ``features`` is a view joining the
-original Parquet files to the pseudonym table; the small tables are copied with every
-original id (and the cohort's own spelling, ``source_id``) replaced in their text columns too,
-since messages and paths name the case folder. Columns that only hold the original record
-(``clinical.raw_json``) are dropped to NULL.
+The view is a warehouse of its own, file for file: each partition is rewritten with every
+original id (and the cohort's own spelling, ``source_id``) replaced by its pseudonym, in the id
+column, in text such as messages and paths, and in the partition's file name. So every page,
+download and fast path that reads partition files directly sees only pseudonyms. It is kept up
+to date partition by partition (a manifest of source file times and sizes): after the first
+page, a run costs a directory listing. Columns that only hold the original record
+(``clinical.raw_json``, ``patients.folder``) are dropped to NULL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
-from radiomics_core.atomic_files import make_temp_dir
+from radiomics_core.atomic_files import atomic_write_text
+from warehouse import queries
 from warehouse.schema import TABLES
-from warehouse.store import Warehouse
+from warehouse.store import Warehouse, partition_file_name
 
-_VIEWED_THROUGH_SQL = {"features"}  # large: joined to the pseudonyms in DuckDB, never copied
 _CLEARED = {("clinical", "raw_json"), ("patients", "folder")}  # original records and folder names
 
 
@@ -60,100 +61,87 @@ def load_or_create_key(path: Path) -> bytes:
     return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
-def fingerprint(source: Path) -> str:
-    """Changes whenever a partition file is written, replaced or removed."""
-    digest = hashlib.sha256()
-    for path in sorted((Path(source) / "tables").glob("*/*.parquet")):
-        stat = path.stat()
-        digest.update(f"{path.parent.name}/{path.name}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def build_view(source: Path, pseudonyms: Pseudonyms, target: Path) -> Path:
-    """Write the de-identified warehouse for ``source`` into the new folder ``target``; return it."""
-    source = Warehouse(Path(source))
-    target.mkdir(parents=True)
-    database = target / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as con:
-        ids = _original_ids(con, source)
-        mapping = {original: pseudonyms.of(original) for original in ids["patient_id"]}
-        # The cohort's own spelling of an id (UCSF's "UCSF-PDGM-004") maps to the same pseudonym.
-        mapping.update({source_id: mapping[patient] for patient, source_id in ids["source_ids"].items()
-                        if patient in mapping and len(source_id) >= 3})
-        con.register("pseudonym_frame", pd.DataFrame({"original": list(mapping), "pseudonym": list(mapping.values())}))
-        con.execute("CREATE TABLE _pseudonyms AS SELECT * FROM pseudonym_frame")
-        con.unregister("pseudonym_frame")
-        scrub = _scrubber(mapping)
-        for table, columns in TABLES.items():
-            glob = _glob(source, table)
-            names = [name for name, _ in columns]
-            if table in _VIEWED_THROUGH_SQL:
-                con.execute(f"CREATE VIEW {table} AS SELECT t.* REPLACE (coalesce(m.pseudonym, 'P-unknown') AS patient_id) "
-                            f"FROM read_parquet('{glob}', union_by_name = true) t "
-                            "LEFT JOIN _pseudonyms m ON t.patient_id = m.original")
+def sync_view(source: Path, pseudonyms: Pseudonyms, target: Path) -> Path:
+    """Bring the de-identified copy of warehouse ``source`` at ``target`` up to date; return ``target``."""
+    source, view = Warehouse(Path(source)), Warehouse(Path(target))
+    manifest_path = view.root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
+    current = {}
+    for table in TABLES:
+        for path in sorted(source.table_dir(table).glob("*.parquet")):
+            if path.name.startswith("_"):
                 continue
-            frame = con.execute(f"SELECT * FROM read_parquet('{glob}', union_by_name = true)").df()
-            frame = frame.reindex(columns=names)
-            if "patient_id" in names:
-                for name, kind in columns:
-                    if (table, name) in _CLEARED:
-                        frame[name] = None
-                    elif kind == "VARCHAR":
-                        frame[name] = frame[name].map(lambda value: scrub(value) if isinstance(value, str) else value)
-            con.register("frame", frame)
-            casts = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in columns)
-            con.execute(f"CREATE TABLE {table} AS SELECT {casts} FROM frame")
-            con.unregister("frame")
-    # The overview's "last materialization" reads partition times under tables/.
-    stamp = target / "tables" / "_stamp" / "latest.parquet"
-    stamp.parent.mkdir(parents=True)
-    stamp.touch()
-    newest = max((p.stat().st_mtime for p in (source.root / "tables").glob("*/*.parquet")
-                  if not p.name.startswith("_")), default=None)
-    if newest is not None:
-        os.utime(stamp, (newest, newest))
-    else:
-        stamp.unlink()
-    return target
-
-
-def current_view(source: Path, pseudonyms: Pseudonyms, cache_dir: Path) -> Path:
-    """The de-identified warehouse for the current partitions, rebuilt when any of them changes."""
-    cache_dir = Path(cache_dir)
-    target = cache_dir / fingerprint(source)
-    if (target / "warehouse.duckdb").exists():
-        return target
-    building = make_temp_dir(cache_dir, prefix=".building-")
-    try:
-        build_view(source, pseudonyms, building / "view")
+            stat = path.stat()
+            current[f"{table}/{path.name}"] = [stat.st_mtime_ns, stat.st_size]
+    # The manifest names source files by pseudonym too: their names are patient ids.
+    entry = {name: pseudonyms.of(name) for name in current}
+    changed = [name for name, stamp in current.items() if manifest.get(entry[name], {}).get("stamp") != stamp]
+    hashed_now = set(entry.values())
+    removed = [hashed for hashed in manifest if hashed not in hashed_now]
+    if not changed and not removed and view.database.exists():
+        return view.root
+    view.initialize()
+    mapping = _id_map(source, pseudonyms)
+    scrub = _scrubber(mapping)
+    for hashed in removed:
+        gone = manifest.pop(hashed)
+        view.delete_partition(gone["table"], gone["key"])
+    for name in changed:
+        table, file_name = name.split("/", 1)
+        path = source.table_dir(table) / file_name
         try:
-            os.rename(building / "view", target)
-        except OSError:
-            if not (target / "warehouse.duckdb").exists():  # another session built it meanwhile
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    # Older views: open read-only connections keep working on Linux after the unlink.
-    for old in cache_dir.iterdir():
-        if old != target and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
-    return target
+            frame = pq.read_table(path).to_pandas()
+        except FileNotFoundError:  # replaced or removed since the listing; the next run catches up
+            continue
+        if "patient_id" in frame.columns:  # an id no patient table names yet still gets hidden
+            unseen = {i for i in frame["patient_id"].dropna().unique() if i and i not in mapping}
+            if unseen:
+                mapping.update({i: pseudonyms.of(i) for i in unseen})
+                scrub = _scrubber(mapping)
+        key = scrub(path.stem)
+        if entry[name] in manifest and manifest[entry[name]]["key"] != key:
+            view.delete_partition(table, manifest[entry[name]]["key"])
+        view.write_partition(table, key, _deidentified(table, frame, scrub, pseudonyms))
+        # The overview's "last materialization" is the newest partition's time: keep the source's.
+        stamp = current[name]
+        os.utime(view.table_dir(table) / partition_file_name(key), ns=(stamp[0], stamp[0]))
+        manifest[entry[name]] = {"table": table, "stamp": stamp, "key": key}
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=0, sort_keys=True))
+    return view.root
 
 
-def _glob(source: Warehouse, table: str) -> str:
-    return str(source.table_dir(table).resolve() / "*.parquet").replace("'", "''")
+def _id_map(source: Warehouse, pseudonyms: Pseudonyms) -> dict[str, str]:
+    """Every original id the source holds in its patient tables, and the cohort's own spelling of it."""
+    try:
+        patients = queries.table(source.root, "patients")
+        issues = queries.table(source.root, "case_issues")
+    except queries.WarehouseMissing:
+        return {}
+    ids = {i for i in [*patients["patient_id"], *issues["patient_id"]] if isinstance(i, str) and i}
+    mapping = {original: pseudonyms.of(original) for original in ids}
+    # UCSF's CSV says "UCSF-PDGM-004" for folder UCSF-PDGM-0004: the same case, the same pseudonym.
+    for patient, source_id in zip(patients["patient_id"], patients["source_id"]):
+        if isinstance(source_id, str) and len(source_id) >= 3 and patient in mapping:
+            mapping.setdefault(source_id, mapping[patient])
+    return mapping
 
 
-def _original_ids(con: duckdb.DuckDBPyConnection, source: Warehouse) -> dict:
-    ids: set[str] = set()
-    for table, columns in TABLES.items():
-        if any(name == "patient_id" for name, _ in columns):
-            rows = con.execute(f"SELECT DISTINCT patient_id FROM read_parquet('{_glob(source, table)}', union_by_name = true)"
-                               " WHERE patient_id IS NOT NULL AND patient_id <> ''").fetchall()
-            ids.update(row[0] for row in rows)
-    pairs = con.execute(f"SELECT patient_id, source_id FROM read_parquet('{_glob(source, 'patients')}', union_by_name = true)"
-                        " WHERE source_id IS NOT NULL").fetchall()
-    return {"patient_id": ids, "source_ids": dict(pairs)}
+def _deidentified(table: str, frame: pd.DataFrame, scrub, pseudonyms: Pseudonyms) -> pd.DataFrame:
+    columns = dict(TABLES[table])
+    frame = frame.reindex(columns=list(columns))  # a partition written before a column was added
+    if "patient_id" not in columns:
+        return frame  # model-level tables: no patient in them
+    for name, kind in columns.items():
+        if (table, name) in _CLEARED:
+            frame[name] = None
+        elif name == "patient_id":
+            originals = frame[name].dropna().unique()
+            frame[name] = frame[name].map({o: pseudonyms.of(o) if o else o for o in originals})
+        elif kind == "VARCHAR":
+            # Scrub each distinct value once: features repeat a handful of strings thousands of times.
+            values = frame[name].dropna().unique()
+            frame[name] = frame[name].map({v: scrub(v) if isinstance(v, str) else v for v in values})
+    return frame
 
 
 def _scrubber(mapping: dict[str, str]):

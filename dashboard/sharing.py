@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,13 @@ def _deidentified_root(warehouse: str, key_file: str) -> str:
     if not (source / "warehouse.duckdb").exists():
         return warehouse  # nothing to hide yet; the app says the warehouse is empty
     pseudonyms = deidentify.Pseudonyms(deidentify.load_or_create_key(Path(key_file)))
-    return str(deidentify.current_view(source, pseudonyms, _view_cache()))
+    folder, lock = _view_cache()
+    with lock, st.spinner("Preparing the de-identified view..."):
+        return str(deidentify.sync_view(source, pseudonyms, folder / "warehouse"))
 
 
 @st.cache_resource(show_spinner=False)
-def _view_cache() -> Path:
-    """One private folder per dashboard process for its de-identified views."""
-    return Path(tempfile.mkdtemp(prefix="glioma-rings-deidentified-"))
+def _view_cache() -> tuple[Path, threading.Lock]:
+    """One private folder per dashboard process for its de-identified copy, and a lock: sessions
+    are threads of one process, and two of them must not update the copy at once."""
+    return Path(tempfile.mkdtemp(prefix="glioma-rings-deidentified-")), threading.Lock()

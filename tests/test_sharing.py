@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dashboard.audit import AuditLog
-from dashboard.deidentify import Pseudonyms, build_view, current_view, load_or_create_key
+from dashboard.deidentify import Pseudonyms, load_or_create_key, sync_view
 from dashboard.settings import load_settings, oidc_providers
 from dashboard.users import UsersFile
 from orchestration import cli
@@ -124,38 +124,44 @@ def _warehouse(root) -> Warehouse:
     return warehouse
 
 
-def test_the_deidentified_view_holds_no_original_id_in_any_table(tmp_path):
+def test_the_deidentified_view_holds_no_original_id_in_any_table_or_file_name(tmp_path):
     source = _warehouse(tmp_path / "warehouse")
     pseudonyms = Pseudonyms(load_or_create_key(tmp_path / "warehouse" / "pseudonym.key"))
-    view = build_view(source.root, pseudonyms, tmp_path / "view")
+    view = sync_view(source.root, pseudonyms, tmp_path / "view")
+    originals = [i for pair in IDS.items() for i in pair]
     for table in TABLES:
         text = queries.table(view, table).to_csv(index=False)
-        assert not [i for pair in IDS.items() for i in pair if i in text], table
+        assert not [i for i in originals if i in text], table
+    assert not [p for p in view.rglob("*") if any(i in p.name for i in originals)]
+    assert not [i for i in originals if i in (view / "manifest.json").read_text(encoding="utf-8")]
     patients = queries.table(view, "patients")
     assert set(patients["patient_id"]) == {pseudonyms.of(p) for p in IDS}
+    assert Warehouse(view).partition_keys("patients") == sorted(pseudonyms.of(p) for p in IDS)
     features = queries.table(view, "features", {"patient_id": pseudonyms.of("UCSF-PDGM-0004")})
     assert sorted(features["feature"]) == ["a", "b"]
     splits = queries.table(view, "splits")
     assert set(splits["patient_id"]) == set(patients["patient_id"])  # joins across tables still work
     issue = queries.table(view, "case_issues").iloc[0]
     assert pseudonyms.of("UCSF-PDGM-0117") in issue["message"] and pseudonyms.of("UCSF-PDGM-0117") in issue["path"]
-    assert queries.last_update(view) is not None
+    assert queries.last_update(view) == queries.last_update(source.root)
 
 
-def test_pseudonyms_are_stable_per_warehouse_and_the_view_follows_new_partitions(tmp_path):
+def test_pseudonyms_are_stable_per_warehouse_and_the_view_follows_the_warehouse(tmp_path):
     key_file = tmp_path / "warehouse" / "pseudonym.key"
     source = _warehouse(tmp_path / "warehouse")
     first = Pseudonyms(load_or_create_key(key_file))
     assert Pseudonyms(load_or_create_key(key_file)).of("UCSF-PDGM-0004") == first.of("UCSF-PDGM-0004")
     assert Pseudonyms(b"another warehouse").of("UCSF-PDGM-0004") != first.of("UCSF-PDGM-0004")
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    before = current_view(source.root, first, cache)
-    assert current_view(source.root, first, cache) == before
+    view = sync_view(source.root, first, tmp_path / "view")
+    written = {p: p.stat().st_mtime_ns for p in view.rglob("*.parquet")}
+    assert sync_view(source.root, first, tmp_path / "view") == view
+    assert {p: p.stat().st_mtime_ns for p in view.rglob("*.parquet")} == written  # nothing rewritten
     source.delete_partition("case_issues", "UCSF-PDGM-0117")
-    after = current_view(source.root, first, cache)
-    assert after != before and queries.table(after, "case_issues").empty
-    assert not before.exists()
+    source.write_partition("splits", "grade", pd.DataFrame({
+        "task": ["grade"], "patient_id": ["UCSF-PDGM-0004"], "label": [0], "split": ["train"]}))
+    sync_view(source.root, first, tmp_path / "view")
+    assert queries.table(view, "case_issues").empty
+    assert list(queries.table(view, "splits")["patient_id"]) == [first.of("UCSF-PDGM-0004")]
 
 
 def test_the_audit_log_appends_one_json_line_per_event(tmp_path):
