@@ -161,30 +161,30 @@ def _glrlm(image, voxels, offsets, steps, box_low, box_high, shape, ng, nr):
     """Runs along each angle; ``steps`` (Na, 3) are the angles, box_low/high the unpadded box."""
     na = offsets.size
     glrlm = np.zeros((1, ng, nr, na))
-    for a in range(na):
-        off = offsets[a]
-        multi_element = False
-        for i in voxels:
-            level = image[i]
-            previous = i - off
-            if image[previous]:
-                multi_element = True
-                if image[previous] == level:
-                    continue  # not the first voxel of its run
+    counts = glrlm[0]
+    multi_element = np.zeros(na, np.bool_)
+    # Voxel-major: a voxel's 13 predecessors are near each other in memory.
+    for i in voxels:
+        level = image[i]
+        for a in range(na):
+            off = offsets[a]
+            previous = image[i - off]
+            if previous == level:
+                continue  # not the first voxel of its run
             length = 1
             j = i + off
             while image[j] == level:
                 length += 1
                 j += off
-            if length > 1 or image[j]:
-                multi_element = True
-            glrlm[0, level - 1, length - 1, a] += 1
-        if not multi_element:
+            if previous or length > 1 or image[j]:
+                multi_element[a] = True
+            counts[level - 1, length - 1, a] += 1
+    for a in range(na):
+        if not multi_element[a]:
             # PyRadiomics drops an angle whose every line through the box holds at most one VOI
             # voxel. No two voxels were adjacent along it; look for two on one line further apart.
-            multi_element = _any_line_with_two(image, voxels, off, steps[a], box_low, box_high, shape)
-        if not multi_element:
-            glrlm[0, :, 0, a] = 0
+            if not _any_line_with_two(image, voxels, offsets[a], steps[a], box_low, box_high, shape):
+                counts[:, 0, a] = 0
     return glrlm
 
 
