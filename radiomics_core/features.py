@@ -199,18 +199,47 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
         return CaseFeatures(rows, statuses, params.hash)
     # PyRadiomics' filter functions take a mask argument but filter the whole (cropped) image.
     filter_mask = vois[next(iter(boxes))]
+    # (x, y, z) low and high (inclusive) corners of all boxes: where filtered values are read.
+    corners = np.array(list(boxes.values()))
+    extent = (corners[:, 0::2].min(axis=0), corners[:, 1::2].max(axis=0))
     for sequence, image in images.items():
         if on_progress:
             on_progress(sequence)
         for image_type, custom in extractor.enabledImagetypes.items():
             args = {**settings, **custom}
-            generator = getattr(imageoperations, f"get{image_type}Image")(image, filter_mask, **args)
-            for filtered, type_name, kwargs in generator:
+            for filtered, type_name, kwargs in _filtered_images(image, filter_mask, image_type, args, extent):
                 for ring, box in boxes.items():
                     cropped, mask = imageoperations.cropToTumorMask(filtered, vois[ring], box)
                     for name, value in _texture_features(extractor, cropped, mask, type_name, kwargs):
                         rows.append(FeatureRow(ring, sequence, name, float(value)))
     return CaseFeatures(rows, statuses, params.hash)
+
+
+def _filtered_images(image: sitk.Image, mask: sitk.Image, image_type: str, settings: dict, extent):
+    """PyRadiomics' ``get<image_type>Image`` generator. LoG runs once per sigma on a crop with
+    12 sigma of context around ``extent`` (the crop around all VOIs is made for the widest filter):
+    the recursive Gaussian's values inside the VOIs then match the whole image's to float32
+    rounding, and sigma 1 filters half the voxels. Pasted back onto the crop's grid, so every
+    VOI's box is unchanged."""
+    function = getattr(imageoperations, f"get{image_type}Image")
+    if image_type != "LoG":
+        yield from function(image, mask, **settings)
+        return
+    size = np.array(image.GetSize())
+    for sigma in settings.get("sigma") or []:
+        margin = math.ceil(12 * sigma / min(image.GetSpacing()))
+        low = np.maximum(extent[0] - margin, 0)
+        high = np.minimum(extent[1] + margin + 1, size)
+        if np.all(low == 0) and np.all(high == size):
+            yield from function(image, mask, **{**settings, "sigma": [sigma]})
+            continue
+        index, sub_size = [int(v) for v in low], [int(v) for v in high - low]
+        for filtered, type_name, kwargs in function(sitk.RegionOfInterest(image, sub_size, index),
+                                                     sitk.RegionOfInterest(mask, sub_size, index),
+                                                     **{**settings, "sigma": [sigma]}):
+            canvas = sitk.Image(image.GetSize(), filtered.GetPixelID())
+            canvas.CopyInformation(image)
+            yield sitk.Paste(canvas, filtered, sub_size, [0, 0, 0], index), type_name, {**kwargs, "sigma": settings["sigma"]}
 
 
 def _check_mask(image: sitk.Image, voi: sitk.Image, settings: dict) -> np.ndarray | None:
