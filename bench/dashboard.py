@@ -94,6 +94,29 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
     return warehouse.root
 
 
+def write_viewer_images(work: Path, patient: str, shape: tuple[int, int, int] = (155, 240, 240),
+                        rings: tuple[float, ...] = RINGS, seed: int = 0) -> None:
+    """One patient's normalized sequences and ring masks at BraTS size (1 mm, 240 x 240 x 155), laid
+    out as the pipeline lays them out, so the viewer's timing includes reading real volumes."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    distance = np.sqrt((z - shape[0] / 2) ** 2 + (y - shape[1] / 2) ** 2 + (x - shape[2] / 2) ** 2) - 20.0
+    tumour = distance <= 0
+
+    def write(array: np.ndarray, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(path), useCompression=True)
+
+    for k, sequence in enumerate(SEQUENCES):
+        image = rng.normal(100 + 10 * k, 15, shape).astype(np.float32) + 60 * tumour
+        write(image, work / "normalized" / patient / f"{sequence}.nii.gz")
+    write(tumour.astype(np.uint8), work / "rings" / patient / "ring_T.nii.gz")
+    for ring in rings:
+        write(((distance > 0) & (distance <= ring)).astype(np.uint8), work / "rings" / patient / f"ring_{ring:g}.nii.gz")
+
+
 def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, zero_auc) -> None:
     labels = task.labels(clinical)
     split = assign_splits(labels, task)
@@ -155,6 +178,8 @@ def main() -> int:
         start = time.perf_counter()
         build_warehouse(root, args.patients)
         print(f"built a {args.patients}-patient warehouse in {time.perf_counter() - start:.1f} s: {root}")
+    if not (root.parent / "work" / "normalized" / "SYN-0001").exists():
+        write_viewer_images(root.parent / "work", "SYN-0001")  # the patient the viewer opens first
     files = sum(1 for _ in (root / "tables").glob("*/*.parquet"))
     rows = queries.count(root, "features")
     print(f"{files} partition files, {rows} feature rows")

@@ -24,9 +24,15 @@ def table(root: str, name: str, where: tuple[tuple[str, object], ...] = ()) -> p
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def feature_values(root: str, wanted: tuple[tuple[float, str, str], ...]) -> pd.DataFrame:
-    """Values of several (ring_mm, sequence, feature) triples, read in one query."""
-    return queries.feature_values(Path(root), list(wanted))
+def feature_values(root: str, wanted: tuple[tuple[float, str, str], ...],
+                   patients: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Values of several (ring_mm, sequence, feature) triples of ``patients``, read in one query."""
+    return queries.feature_values(Path(root), list(wanted), None if patients is None else list(patients))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def ring_volumes(root: str, patient_id: str) -> pd.DataFrame:
+    return queries.ring_volumes(Path(root), patient_id)
 
 
 def available(root: str) -> bool:
@@ -35,7 +41,9 @@ def available(root: str) -> bool:
     return warehouse.database.exists() and bool(warehouse.partition_keys("patients"))
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def freshness(root: str) -> str:
+    """When the newest partition was written (a stat of every partition file, so cached)."""
     stamp = queries.last_update(Path(root))
     if stamp is None:
         return "never"
@@ -55,15 +63,13 @@ def csv_download(frame: pd.DataFrame, name: str, key: str) -> None:
 def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str, frame: pd.DataFrame | None = None) -> None:
     """PNG, SVG (and the chart's data as CSV) buttons; the images are rendered by vl-convert
     only when clicked, so exporting costs a page nothing until it is used."""
-    spec = chart.to_json()
-
     def svg() -> bytes:
         import vl_convert
-        return vl_convert.vegalite_to_svg(spec).encode()
+        return vl_convert.vegalite_to_svg(chart.to_json()).encode()
 
     def png() -> bytes:
         import vl_convert
-        return vl_convert.vegalite_to_png(spec, scale=2)
+        return vl_convert.vegalite_to_png(chart.to_json(), scale=2)
 
     with st.container(horizontal=True):
         st.download_button("PNG", png, f"{name}.png", "image/png", key=f"{key}_png", on_click="ignore",

@@ -231,3 +231,21 @@ def test_pipeline_writes_while_the_dashboard_is_open(warehouse_root):
         warehouse.write_partition("model_metrics", "grade", metrics)
         rerun(app, warehouse_root)
         assert not app.exception
+
+
+def test_feature_values_by_file_name_match_the_whole_table(both_tasks):
+    """Reading one ring's (or one patient's) files gives the rows a scan of the view gives."""
+    from warehouse import queries
+    wanted = [(0.0, "T1c", "original_firstorder_Feature00"), (3.0, "FLAIR", "original_firstorder_Feature01")]
+    every = pd.concat([queries.table(both_tasks, "features", {"ring_mm": r, "sequence": s, "feature": f})
+                       for r, s, f in wanted])
+    columns = ["patient_id", "ring_mm", "sequence", "feature", "value"]
+    key = ["ring_mm", "patient_id"]
+    fast = queries.feature_values(both_tasks, wanted)
+    pd.testing.assert_frame_equal(fast.sort_values(key).reset_index(drop=True),
+                                  every[columns].sort_values(key).reset_index(drop=True))
+    some = ["SYN-0002", "SYN-0040"]
+    assert sorted(queries.feature_values(both_tasks, wanted, some)["patient_id"]) == sorted(some * 2)
+    assert queries.feature_values(both_tasks, wanted, []).empty
+    volumes = queries.ring_volumes(both_tasks, "SYN-0002")
+    assert sorted(volumes["ring_mm"]) == [0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0]

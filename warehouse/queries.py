@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Iterator
 
@@ -11,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from warehouse.schema import TABLES
-from warehouse.store import Warehouse
+from warehouse.store import Warehouse, partition_file_name
 
 
 class WarehouseMissing(Exception):
@@ -64,31 +65,55 @@ def count(root: Path, name: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
 
 
-def feature_values(root: Path, wanted: list[tuple[float, str, str]]) -> pd.DataFrame:
+def feature_values(root: Path, wanted: list[tuple[float, str, str]],
+                   patients: list[str] | None = None) -> pd.DataFrame:
     """Long rows (patient_id, ring_mm, sequence, feature, value) of the (ring_mm, sequence, feature)
-    triples in ``wanted``, in one scan of the features table."""
-    if not wanted:
+    triples in ``wanted``, in one scan of the features table; only ``patients`` when given."""
+    if not wanted or (patients is not None and not len(patients)):
         return pd.DataFrame(columns=["patient_id", "ring_mm", "sequence", "feature", "value"])
     condition = " OR ".join(["(ring_mm = ? AND sequence = ? AND feature = ?)"] * len(wanted))
     params = [value for ring, sequence, feature in wanted for value in (float(ring), sequence, feature)]
-    files = _ring_files(root, {float(ring) for ring, _, _ in wanted})
+    files = _partition_files(root, "features", {_ring_key(ring) for ring, _, _ in wanted}, patients)
     source = "read_parquet(?, union_by_name = true)" if files else "features"
+    sql = f"SELECT patient_id, ring_mm, sequence, feature, value FROM {source} WHERE ({condition})"
+    if patients is not None:
+        sql += " AND list_contains(?, patient_id)"
+        params.append(list(patients))
     with read_only(root) as con:
-        return con.execute(f"SELECT patient_id, ring_mm, sequence, feature, value FROM {source} WHERE "
-                           + condition, ([files] if files else []) + params).df()
+        return con.execute(sql, ([files] if files else []) + params).df()
 
 
-def _ring_files(root: Path, rings: set[float]) -> list[str]:
-    """The features files of these rings only, found by name, or [] to scan the whole table.
+def ring_volumes(root: Path, patient_id: str) -> pd.DataFrame:
+    """One patient's ring volumes (ring 0 = VOI_T), reading only that patient's files."""
+    files = _partition_files(root, "ring_volumes", None, [patient_id])
+    source = "read_parquet(?, union_by_name = true)" if files else "ring_volumes"
+    with read_only(root) as con:
+        return con.execute(f"SELECT * FROM {source} WHERE patient_id = ?",
+                           ([files] if files else []) + [patient_id]).df()
 
-    The pipeline keys a features partition ``<patient>__<ring>`` (ring ``T`` = VOI_T, else the mm
-    as ``%g``); opening one ring's files instead of every ring's is what keeps the Features page
-    fast on a large cohort, where opening files costs more than reading them.
+
+def _ring_key(ring_mm: float) -> str:
+    return "T" if float(ring_mm) == 0 else f"{float(ring_mm):g}"
+
+
+def _partition_files(root: Path, table: str, rings: set[str] | None, patients: list[str] | None) -> list[str]:
+    """The files of a patient x ring table for these rings and patients, found by name, or [] to
+    scan the whole table.
+
+    The pipeline keys these partitions ``<patient>__<ring>`` (ring ``T`` = VOI_T, else the mm as
+    ``%g``). On a large cohort opening a file costs more than reading it, so a page that needs
+    one ring, or one patient, opens only those files.
     """
-    folder = Warehouse(Path(root)).table_dir("features")
+    folder = Warehouse(Path(root)).table_dir(table)
+    if patients is not None and rings is not None:
+        names = [partition_file_name(f"{p}__{r}") for p in patients for r in rings]
+        return [str(folder / n) for n in names if (folder / n).exists()]
     files: list[str] = []
-    for ring in rings:
-        found = sorted(str(p) for p in folder.glob(f"*__{'T' if ring == 0 else f'{ring:g}'}.parquet"))
+    patterns = ([f"*__{r}.parquet" for r in rings] if rings is not None
+                else [f"{glob_escape(partition_file_name(p).removesuffix('.parquet'))}__*.parquet"
+                      for p in patients or []])
+    for pattern in patterns:
+        found = sorted(str(p) for p in folder.glob(pattern))
         if not found:
             return []
         files += found

@@ -73,7 +73,7 @@ def render(root: str) -> None:
     plotted = list(chosen["feature"].head(6))
     sources = [feature_source(model, ring_mm, f) for f in plotted]
     radiomic = data.feature_values(root, tuple((ring, seq, name) for kind, ring, seq, name in sources
-                                               if kind == "radiomic"))
+                                               if kind == "radiomic"), tuple(labels["patient_id"]))
     columns = st.columns(2)
     for k, feature in enumerate(plotted):
         values = _values(root, task, model, ring_mm, feature, radiomic).merge(labels, on="patient_id")

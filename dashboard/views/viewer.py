@@ -91,7 +91,7 @@ def render(root: str, work: Path) -> None:
         st.session_state["view_slice"] = tumour_centre(_mask(work, patient, "T"), image.shape[0])
     with right:
         z = st.slider("Axial slice", 0, image.shape[0] - 1, key="view_slice")
-        volumes = data.table(root, "ring_volumes", (("patient_id", patient),))
+        volumes = data.ring_volumes(root, patient)
         st.markdown(_legend(rings, dict(zip(volumes["ring_mm"], volumes["volume_mm3"])), set(masks)),
                     unsafe_allow_html=True)
     with left:
