@@ -31,6 +31,7 @@ from radiomics_core.tasks import CLASS_NAMES, TASKS, assign_splits  # noqa: E402
 from warehouse.store import Warehouse  # noqa: E402
 
 SEQUENCES = ("T1", "T1c", "T2", "FLAIR")
+ISSUE_COLUMNS = ["patient_id", "stage", "path", "kind", "severity", "message", "recorded_at"]
 # The demo parameter file's feature count per sequence (Original image type only), shape on the mask.
 FAMILIES = {"firstorder": 18, "glcm": 24, "glrlm": 16, "glszm": 16, "gldm": 14, "ngtdm": 5}
 SHAPE = 14
@@ -74,6 +75,8 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
             "patient_id": patient, "source_id": patient, "layout": "ucsf-pdgm", "folder": f"/cohort/{patient}",
             "usable": True, "updated_at": now}]))
         warehouse.write_partition("clinical", patient, row)
+        # The pipeline writes every case's ingest issues, most of them none: one file per patient.
+        warehouse.write_partition("case_issues", f"{patient}__ingest", pd.DataFrame(columns=ISSUE_COLUMNS))
         high = int(grade[k] == 4)
         for ring in (0.0, *rings):
             key = f"{patient}__{'T' if ring == 0 else f'{ring:g}'}"
@@ -110,7 +113,7 @@ def write_viewer_images(work: Path, patient: str, shape: tuple[int, int, int] = 
         sitk.WriteImage(sitk.GetImageFromArray(array), str(path), useCompression=True)
 
     for k, sequence in enumerate(SEQUENCES):
-        image = rng.normal(100 + 10 * k, 15, shape).astype(np.float32) + 60 * tumour
+        image = (rng.normal(100 + 10 * k, 15, shape) + 60 * tumour).astype(np.float32)
         write(image, work / "normalized" / patient / f"{sequence}.nii.gz")
     write(tumour.astype(np.uint8), work / "rings" / patient / "ring_T.nii.gz")
     for ring in rings:
@@ -212,7 +215,8 @@ def main() -> int:
                 for _ in range(args.repeat):
                     app = AppTest.from_file(app_file, default_timeout=120)
                     app.query_params.update({"page": page, "task": task, "split": "test", **extra})
-                    st.cache_data.clear()  # the process-wide cache would make "first" warm
+                    st.cache_data.clear()  # the process-wide caches would make "first" warm
+                    st.cache_resource.clear()
                     start = time.perf_counter()
                     app.run()
                     firsts.append(time.perf_counter() - start)

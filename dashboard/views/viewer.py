@@ -19,9 +19,13 @@ COLORS = {"T": (255, 64, 64), "1": (255, 200, 0), "2": (160, 255, 0), "3": (0, 2
           "5": (64, 96, 255), "10": (200, 64, 255), "15": (255, 64, 200)}
 
 
-@st.cache_data(ttl=data.TTL_SECONDS, show_spinner=False, max_entries=8)
+# A resource, not data: volumes are only read, and copying tens of MB on every rerun (what
+# st.cache_data does to protect its values) would cost more than the slider move itself.
+@st.cache_resource(ttl=data.TTL_SECONDS, show_spinner=False, max_entries=8)
 def _volume(path: str) -> np.ndarray:
-    return sitk.GetArrayFromImage(sitk.ReadImage(path))
+    volume = sitk.GetArrayFromImage(sitk.ReadImage(path))
+    volume.flags.writeable = False
+    return volume
 
 
 def _mask(work: Path, patient: str, ring: str) -> np.ndarray | None:
