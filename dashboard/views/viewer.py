@@ -52,7 +52,9 @@ def overlay(plane: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     rgb = np.stack([gray] * 3, axis=-1)
     for ring, mask in masks.items():
         rgb[outline(mask)] = COLORS[ring]
-    return rgb
+    # Enlarge by whole pixels here: the browser's smooth scaling would blur one-pixel outlines.
+    factor = max(1, 520 // max(rgb.shape[:2]))
+    return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def _legend(rings: list[str], volumes: dict[float, float], shown: set[str]) -> str:
