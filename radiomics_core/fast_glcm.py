@@ -202,25 +202,34 @@ class FastGLCM(RadiomicsGLCM):
         # As below, with the weighted matrix built by _mcc_weights in one pass.
         weighted = _mcc_weights(numpy.ascontiguousarray(self.P_glcm[0]), self.coefficients["px"][0, :, 0, :],
                                 self.coefficients["py"][0, 0, :, :])
-        eigenvalues = numpy.linalg.eigvalsh(weighted @ numpy.swapaxes(weighted, -1, -2))
-        if eigenvalues.shape[1] < 2:
+        if weighted.shape[1] < 2:
             return 1  # flat region, as PyRadiomics returns
+        if numpy.array_equal(weighted, numpy.swapaxes(weighted, -1, -2)):
+            # A symmetric GLCM (PyRadiomics' default) gives a symmetric W (p_x = p_y, summed in the
+            # same order), and W W^T = W^2 has the eigenvalues of W squared: the second largest
+            # is the second largest |eigenvalue of W|, without the product.
+            magnitudes = numpy.sort(numpy.abs(numpy.linalg.eigvalsh(weighted)), axis=-1)
+            return numpy.nanmean(magnitudes[None, :, -2], 1)
+        eigenvalues = numpy.linalg.eigvalsh(weighted @ numpy.swapaxes(weighted, -1, -2))
         return numpy.nanmean(numpy.sqrt(eigenvalues[None, :, -2]), 1)
 
 
 @numba.njit(cache=True, nogil=True)
 def _mcc_weights(p_glcm, px, py):
-    """(angles, i, k) p(i, k) / sqrt(p_x(i) p_y(k)), 0 where p_x(i) or p_y(k) is 0."""
+    """(angles, i, k) p(i, k) / sqrt(p_x(i) p_y(k)), 0 where p_x(i) or p_y(k) is 0. Computed as
+    p(i, k) (r(i) c(k)) with r = 1 / sqrt(p_x), c = 1 / sqrt(p_y), so that a symmetric GLCM
+    (p_x = p_y) gives an exactly symmetric result."""
     nl, _, na = p_glcm.shape
     weighted = numpy.zeros((na, nl, nl))
+    row = numpy.zeros(nl)
+    column = numpy.zeros(nl)
     for a in range(na):
         for i in range(nl):
-            if px[i, a] <= 0:
-                continue
-            row = 1.0 / numpy.sqrt(px[i, a])
+            row[i] = 1.0 / numpy.sqrt(px[i, a]) if px[i, a] > 0 else 0.0
+            column[i] = 1.0 / numpy.sqrt(py[i, a]) if py[i, a] > 0 else 0.0
+        for i in range(nl):
             for k in range(nl):
-                if py[k, a] > 0:
-                    weighted[a, i, k] = p_glcm[i, k, a] * row / numpy.sqrt(py[k, a])
+                weighted[a, i, k] = p_glcm[i, k, a] * (row[i] * column[k])
     return weighted
 
 
