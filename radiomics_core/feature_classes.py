@@ -15,6 +15,7 @@ import functools
 import sys
 import types
 
+import numba
 import numpy as np
 from radiomics import getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
@@ -58,8 +59,35 @@ def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.nd
     if len(edges) == 1:  # flat region: one bin, as PyRadiomics makes it
         edges = [edges[0] - 0.5, edges[0] + 0.5]
     binned = np.zeros(matrix.shape, dtype="int")
-    binned[mask] = np.digitize(values, edges)
+    binned[mask] = _digitize_evenly(values, np.asarray(edges, dtype=np.result_type(edges[0], edges[-1])))
     return binned
+
+
+@numba.njit(cache=True, nogil=True)
+def _digitize_evenly(values, edges):
+    """numpy.digitize(values, edges) for increasing, evenly spaced edges: the bin is guessed from
+    the spacing and settled by the same comparisons digitize makes (edges[k-1] <= v < edges[k]),
+    instead of a binary search per value."""
+    n = edges.size
+    out = np.empty(values.size, np.int64)
+    if n < 2:
+        for t in range(values.size):
+            out[t] = 1 if values[t] >= edges[0] else 0
+        return out
+    start = float(edges[0])
+    width = float(edges[1]) - start
+    for t in range(values.size):
+        v = values[t]
+        if v != v:  # NaN sorts last, as in numpy
+            out[t] = n
+            continue
+        k = int(min(max((float(v) - start) / width + 1.0, 0.0), float(n)))
+        while k > 0 and v < edges[k - 1]:
+            k -= 1
+        while k < n and v >= edges[k]:
+            k += 1
+        out[t] = k
+    return out
 
 
 @functools.cache

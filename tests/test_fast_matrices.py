@@ -164,3 +164,16 @@ def test_settings_we_did_not_rewrite_match_pyradiomics_and_are_logged(tmp_path, 
     for name, value in reference.items():
         assert ours[name] == pytest.approx(value, rel=1e-6, abs=1e-12), name
     assert "weightingNorm" in caplog.text
+
+
+def test_even_digitize_equals_numpy_digitize():
+    from radiomics_core.feature_classes import _digitize_evenly
+
+    rng = np.random.default_rng(4)
+    for dtype in (np.float32, np.float64):
+        values = (rng.normal(size=5000) * 3).astype(dtype)
+        width = 0.1
+        minimum = values.min()
+        edges = np.arange(minimum - (minimum % width), values.max() + 2 * width, width)
+        values = np.concatenate([values, edges[:-1].astype(dtype), np.nextafter(edges[1:-1], -np.inf).astype(dtype)])
+        np.testing.assert_array_equal(_digitize_evenly(values, edges), np.digitize(values, edges))
