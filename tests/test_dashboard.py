@@ -249,3 +249,47 @@ def test_feature_values_by_file_name_match_the_whole_table(both_tasks):
     assert queries.feature_values(both_tasks, wanted, []).empty
     volumes = queries.ring_volumes(both_tasks, "SYN-0002")
     assert sorted(volumes["ring_mm"]) == [0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0]
+
+
+@pytest.mark.slow
+def test_viewer_opens_the_linked_patient_and_centres_each_new_patient(warehouse_root):
+    """?patient= opens that patient; changing patient moves the slice to the tumour's centre."""
+    import SimpleITK as sitk
+
+    from dashboard.views.viewer import tumour_centre
+    work = Path(warehouse_root).parent / "work"
+    app = run_app(warehouse_root, {"page": "Patient viewer", "patient": "UCSF-PDGM-0002"})
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="patient").value == "UCSF-PDGM-0002"
+    app.slider(key="view_slice").set_value(0)
+    rerun(app, warehouse_root)
+    app.selectbox(key="patient").set_value("UCSF-PDGM-0004")
+    rerun(app, warehouse_root)
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "rings" / "UCSF-PDGM-0004" / "ring_T.nii.gz")))
+    assert app.slider(key="view_slice").value == tumour_centre(mask.astype(bool), mask.shape[0]) != 0
+    assert app.query_params["patient"] == "UCSF-PDGM-0004"
+    assert "mm³" in " ".join(m.value for m in app.markdown)
+
+
+def test_table_one_exports_as_latex_and_markdown(both_tasks):
+    from dashboard.views.clinical import _latex, table_one
+    from radiomics_core.tasks import CLASS_NAMES
+    from warehouse import queries
+    rows = queries.table(both_tasks, "clinical_characteristics", {"task": "mgmt"})
+    splits = queries.table(both_tasks, "splits", {"task": "mgmt"})
+    names = dict(enumerate(CLASS_NAMES["mgmt"]))
+    counts = splits.groupby(["split", "label"]).size().unstack().rename(columns=names)
+    table, footnote = table_one(rows, counts, names)
+    latex = _latex(table, footnote)
+    assert latex.startswith("\\begin{tabular}") and "\\quad F" in latex and "$\\pm$" in latex
+    assert "Test methylated (N=" in table.to_markdown(index=False)
+
+
+def test_charts_export_as_svg_and_png():
+    """What the PNG/SVG buttons produce: vl-convert renders the dashboard's own specs."""
+    import vl_convert
+    metrics = pd.DataFrame({"model": ["VOI_T", "VOI_P"], "ring_mm": [None, 3.0], "split": "test",
+                            "auc": [0.7, 0.8], "auc_low": [0.6, 0.7], "auc_high": [0.8, 0.9], "n": 20})
+    spec = charts.auc_by_ring_chart(metrics, "test").to_json()
+    assert "VOI_T (tumour only) 0.700" in vl_convert.vegalite_to_svg(spec)
+    assert vl_convert.vegalite_to_png(spec)[:8] == b"\x89PNG\r\n\x1a\n"
