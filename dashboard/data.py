@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, table_one
 from radiomics_core.tasks import CLASS_NAMES
 from warehouse import queries
 from warehouse.store import Warehouse
@@ -93,11 +93,7 @@ def task_rows(root: str, name: str, missing: str) -> tuple[str, pd.DataFrame] | 
 
 def class_counts(root: str, task: str) -> pd.DataFrame:
     """Cases per split (rows) and class name (columns)."""
-    splits = table(root, "splits", (("task", task),))
-    names = class_names(task)
-    counts = splits.groupby(["split", "label"]).size().unstack(fill_value=0)
-    counts = counts.reindex(columns=[0, 1], fill_value=0).rename(columns=names)
-    return counts.reindex([s for s in state.SPLITS if s in counts.index])
+    return table_one.class_counts(table(root, "splits", (("task", task),)), class_names(task))
 
 
 def small_sample_warning(root: str, task: str, split: str) -> str | None:

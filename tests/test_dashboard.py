@@ -156,7 +156,7 @@ def test_auc_axis_is_zero_to_one():
 
 
 def test_table_one_has_n_in_headers_and_a_footnote(both_tasks):
-    from dashboard.views.clinical import table_one
+    from dashboard.table_one import table_one
     from radiomics_core.tasks import CLASS_NAMES
     from warehouse import queries
     rows = queries.table(both_tasks, "clinical_characteristics", {"task": "grade"})
@@ -272,7 +272,7 @@ def test_viewer_opens_the_linked_patient_and_centres_each_new_patient(warehouse_
 
 
 def test_table_one_exports_as_latex_and_markdown(both_tasks):
-    from dashboard.views.clinical import _latex, table_one
+    from dashboard.table_one import latex as _latex, table_one
     from radiomics_core.tasks import CLASS_NAMES
     from warehouse import queries
     rows = queries.table(both_tasks, "clinical_characteristics", {"task": "mgmt"})

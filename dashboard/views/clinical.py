@@ -1,90 +1,12 @@
-"""Clinical characteristics as a paper's Table 1: a row per variable (levels indented), columns
-train (N) and test (N) by class, p within train, within test and train vs test; the test's name
-as a footnote; CSV, Markdown and LaTeX export."""
+"""Clinical characteristics as a paper's Table 1 (dashboard/table_one.py), with CSV, Markdown and
+LaTeX export."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
-
-INDENT = "\u2003"  # an em space: leading ASCII spaces vanish in table cells
-LABELS = {"age": "Age (years), mean ± SD", "sex": "Sex, n (%)"}
-NOT_TESTED = {"too few cases", "one level only"}
-
-
-def _scope_and_test(comparison: str) -> tuple[str, str]:
-    scope, _, test = comparison.partition(" (")
-    return scope, test.removesuffix(")")
-
-
-def table_one(rows: pd.DataFrame, counts: pd.DataFrame, names: dict[int, str]) -> tuple[pd.DataFrame, str]:
-    """Table 1 and its footnote from ``clinical_characteristics`` rows of one task.
-
-    ``counts`` has splits as rows and class names as columns (``data.class_counts``).
-    """
-    splits = [s for s in ("train", "test") if s in counts.index]
-    columns = {(s, c): f"{s.capitalize()} {c} (N={int(counts.loc[s, c])})" for s in splits for c in names.values()}
-    p_columns = {"train": "p (train)", "test": "p (test)", "train vs test": "p (train vs test)"}
-    markers: dict[str, str] = {}
-    untested = False
-
-    def p_cell(variable: str, scope: str) -> str:
-        nonlocal untested
-        hit = rows[(rows["variable"] == variable) & rows["comparison"].str.startswith(scope + " (")]
-        if scope == "train" and len(hit):  # "train (" must not match "train vs test ("
-            hit = hit[~hit["comparison"].str.startswith("train vs test")]
-        if hit.empty:
-            return ""
-        _, test = _scope_and_test(hit["comparison"].iloc[0])
-        p = hit["p_value"].iloc[0]
-        if test in NOT_TESTED or pd.isna(p):
-            untested = True
-            return "–"
-        marker = markers.setdefault(test, "abcdefgh"[len(markers)])
-        return f"{charts.format_p(float(p))} {marker}"
-
-    def summary(variable: str, level: str, split: str, name: str) -> str:
-        hit = rows[(rows["variable"] == variable) & (rows["level"].fillna("") == level)
-                   & (rows["group"] == f"{split}: {name}")]
-        return hit["summary"].iloc[0] if len(hit) else ""
-
-    out = []
-    for variable in dict.fromkeys(rows["variable"]):
-        levels = [lv for lv in dict.fromkeys(rows.loc[rows["variable"] == variable, "level"].fillna("")) if lv]
-        head = {"Variable": LABELS.get(variable, variable)}
-        for (split, name), column in columns.items():
-            head[column] = "" if levels else summary(variable, "", split, name)
-        for scope, column in p_columns.items():
-            head[column] = p_cell(variable, scope)
-        out.append(head)
-        for level in levels:
-            line = {"Variable": INDENT + level}
-            for (split, name), column in columns.items():
-                line[column] = summary(variable, level, split, name)
-            out.append(line)
-    order = ["Variable"]
-    for split in splits:
-        order += [columns[(split, name)] for name in names.values()] + [p_columns[split]]
-    order.append(p_columns["train vs test"])
-    table = pd.DataFrame(out).reindex(columns=order).fillna("")
-    notes = [f"{m} {test}" for test, m in markers.items()]
-    if untested:
-        notes.append("– not tested (too few cases or a single level)")
-    footnote = ("p-values: " + "; ".join(notes) + ". Classes are compared within each split; train vs test "
-                "compares all training with all test cases.")
-    return table, footnote
-
-
-def _latex(table: pd.DataFrame, footnote: str) -> str:
-    def escape(text: str) -> str:
-        return (str(text).replace("\\", "\\textbackslash{}").replace("%", "\\%").replace("_", "\\_")
-                .replace("&", "\\&").replace("±", "$\\pm$").replace("<", "$<$").replace(INDENT, "\\quad "))
-    header = " & ".join(escape(c) for c in table.columns) + " \\\\"
-    body = "\n".join(" & ".join(escape(v) for v in row) + " \\\\" for row in table.itertuples(index=False))
-    return ("\\begin{tabular}{l" + "c" * (len(table.columns) - 1) + "}\n\\hline\n" + header + "\n\\hline\n"
-            + body + "\n\\hline\n\\end{tabular}\n% " + footnote + "\n")
+from dashboard import data
+from dashboard.table_one import INDENT, latex, table_one
 
 
 def render(root: str) -> None:
@@ -103,9 +25,9 @@ def render(root: str) -> None:
     plain = table.assign(Variable=table["Variable"].str.replace(INDENT, "  "))
     row = st.container(horizontal=True)
     row.download_button("CSV", plain.to_csv(index=False).encode(), f"table1_{task}.csv", "text/csv",
-                         key="dl_table1_csv", on_click="ignore", icon=":material/download:")
+                        key="dl_table1_csv", on_click="ignore", icon=":material/download:")
     row.download_button("Markdown", (plain.to_markdown(index=False) + f"\n\n{footnote}\n").encode(),
-                           f"table1_{task}.md", "text/markdown", key="dl_table1_md", on_click="ignore",
-                           icon=":material/download:")
-    row.download_button("LaTeX", _latex(table, footnote).encode(), f"table1_{task}.tex", "application/x-tex",
-                          key="dl_table1_tex", on_click="ignore", icon=":material/download:")
+                        f"table1_{task}.md", "text/markdown", key="dl_table1_md", on_click="ignore",
+                        icon=":material/download:")
+    row.download_button("LaTeX", latex(table, footnote).encode(), f"table1_{task}.tex", "application/x-tex",
+                        key="dl_table1_tex", on_click="ignore", icon=":material/download:")

@@ -16,7 +16,13 @@ def render(root: str) -> None:
     if warning:
         st.warning(warning, icon=":material/warning:")
     split_metrics = task_metrics[task_metrics["split"] == split]
-    auc_chart = charts.auc_by_ring_chart(task_metrics, split)
+    counts = data.class_counts(root, task)
+    note = None
+    if warning and split in counts.index:
+        # The figure carries its own caveat, so an exported PNG does not lose it.
+        note = ("small sample: " + ", ".join(f"{int(n)} {c}" for c, n in counts.loc[split].items())
+                + f" (< {data.SMALL_CLASS} per class); intervals are wide")
+    auc_chart = charts.auc_by_ring_chart(task_metrics, split, note)
     st.altair_chart(auc_chart, width="content")
     data.chart_downloads(auc_chart, f"auc_by_ring_{task}_{split}", "dl_auc", split_metrics)
     delong = data.table(root, "delong_tests", (("task", task),))
