@@ -1,20 +1,30 @@
-"""When Dagster materializes what: declarative automation, the graph's only scheduler.
+"""When Dagster materializes what: the assets' automation conditions, the graph's only scheduler.
 
-- ``PER_CASE`` (Dagster's ``eager``): a new patient partition, or an upstream update, requests
-  the patient's assets; in one evaluation the whole chain raw scans -> ring features is requested
-  together, and the automation sensor emits it as one backfill (a patient run, then one run for
-  all of the patient's rings).
+- A new case: ``new_cases_sensor`` adds its patient partition and requests its patient assets
+  (raw scans, normalized images) in one run.
+- ``ON_UPDATE`` (Dagster's ``eager`` without its "newly missing" trigger): when a patient's
+  normalized images are updated (by that run, or from the asset's page in the UI), its ring
+  masks and features are requested together; the automation sensor emits them as one backfill,
+  which the ring assets' backfill policy runs as one run per patient.
 - ``AFTER_CASES``: cohort-wide assets (feature tables, splits) wait until no upstream partition is
   in progress or about to be requested, then refresh once for everything that changed. A failed
-  case does not block them (unlike ``eager``, which waits for every upstream partition to exist,
-  and a bad case never will).
-"""
+  case does not block them (``eager`` would wait for every upstream partition to exist, and a
+  bad case's never will).
+- Models and reports follow their split in the same run.
 
-from __future__ import annotations
+"Newly missing" is left out on purpose: it fires only for partitions that appear between two
+evaluations, so a case added while the daemon starts would be missed, and a case that failed
+would not be retried anyway; the sensor's run request covers both.
+"""
 
 import dagster as dg
 
-PER_CASE = dg.AutomationCondition.eager()
+ON_UPDATE = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("upstream updated")
 
 AFTER_CASES = (
     dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since_last_handled()
@@ -23,5 +33,4 @@ AFTER_CASES = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after upstream cases settle")
 
-# Models follow their split in the same run (eager chains within one evaluation).
-AFTER_SPLIT = dg.AutomationCondition.eager()
+AFTER_SPLIT = ON_UPDATE

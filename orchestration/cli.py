@@ -117,16 +117,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if set(patients) - failed_patients else 1
 
 
-def dev_processes(args: argparse.Namespace) -> list[list[str]]:
-    """The commands ``dev`` starts: the Dagster UI (webserver + daemon) and the dashboard."""
+def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:
+    """The commands ``dev`` starts: the Dagster UI (webserver + daemon) and the dashboard.
+    Raises DashboardRefused for a public dashboard host without login (see ``dashboard``)."""
     root = Path(__file__).resolve().parent.parent
-    warehouse = Path(args.data_dir).resolve() / "warehouse"
+    app_args = dashboard_app_args(warehouse, args.host, no_auth=args.no_auth)
     # The Dagster UI can launch runs and wipe assets and has no login: it stays on loopback
     # unless --dagster-host says otherwise, whatever --host exposes the dashboard on.
     return [
         [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
          "-h", args.dagster_host, "-p", str(args.dagster_port)],
-        _streamlit_command(warehouse, args.dashboard_port, args.host),
+        _streamlit_command(warehouse, args.dashboard_port, args.host, app_args=app_args),
     ]
 
 
@@ -143,13 +144,17 @@ def _dev(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        commands = dev_processes(args, pipeline.warehouse().root)
+    except DashboardRefused as refusal:
+        print(str(refusal), file=sys.stderr)
+        return 2
     settings = pipeline.save(pipeline.settings_path())
     env = {**os.environ, "GLIOMA_RINGS_SETTINGS": str(settings), "GLIOMA_RINGS_DATA": pipeline.data_dir}
     root = Path(__file__).resolve().parent.parent
     # Each child leads its own process group, so stopping it also stops what it started
     # (dagster dev's webserver, daemon and code server).
-    processes = [subprocess.Popen(command, env=env, cwd=root, start_new_session=True)
-                 for command in dev_processes(args)]
+    processes = [subprocess.Popen(command, env=env, cwd=root, start_new_session=True) for command in commands]
     print(f"settings: {settings}")
     print(f"Dagster UI: http://{args.dagster_host}:{args.dagster_port}   "
           f"dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
@@ -342,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", default="data")
     dev.add_argument("--params", default=None, help="default: the settings saved by `run` in DATA_DIR")
     dev.add_argument("--host", default="127.0.0.1", help="the dashboard's address")
+    dev.add_argument("--no-auth", action="store_true",
+                     help="serve the dashboard on a public --host without login (prints a warning)")
     dev.add_argument("--dagster-host", default="127.0.0.1",
                      help="the Dagster UI's address (it has no login: keep it on 127.0.0.1 unless you must)")
     dev.add_argument("--dagster-port", type=int, default=3000)

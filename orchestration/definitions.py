@@ -15,10 +15,10 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
-from orchestration.assets.modeling import evaluation_reports, feature_tables_asset, fitted_models, splits
+from orchestration.assets.modeling import feature_tables_asset, task_assets
 from orchestration.io_managers import FeatureTablesIOManager
 from orchestration.jobs import dask_jobs, patient_job, ring_job
-from orchestration.partitions import ring_partitions
+from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
 from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_poller
 
@@ -37,10 +37,10 @@ def pipeline_from_env() -> PipelineResource:
 
 
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
-    """The asset graph for these settings (the ring dimension is the settings' rings)."""
+    """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.rings_mm)
-    return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings), splits, fitted_models,
-            evaluation_reports]
+    return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings),
+            *task_assets(task_partitions(pipeline.tasks))]
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:

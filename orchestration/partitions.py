@@ -15,7 +15,14 @@ VOI_T_KEY = "T"
 TASKS = ["grade", "mgmt"]
 
 patients_partitions = dg.DynamicPartitionsDefinition(name="patients")
-tasks_partitions = dg.StaticPartitionsDefinition(TASKS)
+
+
+def task_partitions(tasks: Iterable[str]) -> dg.StaticPartitionsDefinition:
+    """The settings' tasks, in the order of TASKS."""
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown tasks {sorted(unknown)}; tasks are {', '.join(TASKS)}")
+    return dg.StaticPartitionsDefinition([t for t in TASKS if t in set(tasks)])
 
 
 def ring_mm(ring_key: str) -> float:

@@ -13,7 +13,7 @@ import dagster as dg
 import yaml
 
 from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
-from radiomics_core.features import PYRADIOMICS_VERSION, ExtractionParams
+from radiomics_core.features import PYRADIOMICS_VERSION, SHAPE_SEQUENCE, ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
 from radiomics_core.tasks import TASKS, TaskConfig
 from radiomics_core.validation import ValidationConfig
@@ -65,6 +65,12 @@ class PipelineResource(dg.ConfigurableResource):
         the PyRadiomics parameters and version. Stored with every feature row (``params_hash``)."""
         return _digest({"preprocessing": self.preprocessing_identity(), "params": self.extraction_params().hash,
                         "pyradiomics": PYRADIOMICS_VERSION})
+
+    def stored_sequences(self) -> list[str]:
+        """The ``sequence`` values a patient's features are stored under: the settings' sequences,
+        plus ``mask`` for shape features when the parameters enable shape."""
+        classes = self.extraction_params().content.get("featureClass") or {}
+        return [*self.sequences, *([SHAPE_SEQUENCE] if any(c.startswith("shape") for c in classes) else [])]
 
     def cohort(self) -> Cohort:
         config = CohortConfig(layout=self.layout, sequences=tuple(self.sequences))

@@ -114,9 +114,7 @@ def _stage_keys(stage: Stage, pipeline: PipelineResource, patient_id: str | None
         if isinstance(stage.partitions_def, dg.MultiPartitionsDefinition):
             return [f"{patient_id}|{ring}" for ring in ring_keys(pipeline.rings_mm)]
         return [patient_id]
-    if stage.partitions_def == dg.StaticPartitionsDefinition(ring_keys(pipeline.rings_mm)):
-        return ring_keys(pipeline.rings_mm)
-    return [key for key in stage.partitions_def.get_partition_keys() if key in pipeline.tasks]
+    return stage.partitions_def.get_partition_keys()
 
 
 def _normalized_current(pipeline: PipelineResource, patient_id: str) -> bool:
@@ -128,7 +126,7 @@ def _normalized_current(pipeline: PipelineResource, patient_id: str) -> bool:
 
 
 def _features_current(pipeline: PipelineResource, patient_id: str, stored: dict) -> bool:
-    wanted = {*pipeline.sequences, "mask"}
+    wanted = set(pipeline.stored_sequences())
     return all(wanted <= stored.get((patient_id, ring_mm(ring)), set()) for ring in ring_keys(pipeline.rings_mm))
 
 

@@ -14,10 +14,11 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Materializes what the assets' automation conditions request (new cases, refits).")
 
 
-@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           asset_selection=["raw_scans", "normalized_images"])
 def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource) -> dg.SensorResult:
-    """Cases in the cohort folder that are not yet partitions become partitions; their assets are
-    then requested by the automation sensor like any missing partition."""
+    """Cases in the cohort folder that are not yet partitions become partitions, and their patient
+    assets one run each; the automation sensor then requests the rings and the refits."""
     known = set(context.instance.get_dynamic_partitions(patients_partitions.name))
     cohort = pipeline.cohort()
     new = [case.patient_id for case in cohort.cases if case.patient_id not in known]
@@ -28,7 +29,10 @@ def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineReso
     if not ready:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new cases ({len(waiting)} waiting for segmentation)"))
     context.log.info(f"new cases: {', '.join(ready)}")
-    return dg.SensorResult(dynamic_partitions_requests=[patients_partitions.build_add_request(ready)])
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=p, run_key=f"patient-{p}") for p in ready],
+        dynamic_partitions_requests=[patients_partitions.build_add_request(ready)],
+    )
 
 
 @dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)

@@ -82,6 +82,7 @@ def test_the_sensor_adds_a_new_case_which_then_takes_two_runs(pipeline_run, tmp_
     context = dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline})
     result = new_cases_sensor(context)
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["UCSF-PDGM-0011"]]
+    assert [r.partition_key for r in result.run_requests] == ["UCSF-PDGM-0011"]
     instance.add_dynamic_partitions(patients_partitions.name, ["UCSF-PDGM-0011"])
     outcomes = run_patient(pipeline, "UCSF-PDGM-0011", instance)
     assert all(o.success for o in outcomes)

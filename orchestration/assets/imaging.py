@@ -20,7 +20,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from orchestration import checks
-from orchestration.automation import PER_CASE
+from orchestration.automation import ON_UPDATE
 from orchestration.partitions import RingPartitions, patients_partitions, ring_key, ring_mm
 from orchestration.resources import PipelineResource
 from radiomics_core.features import extract_case_features
@@ -84,7 +84,7 @@ def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
 
 
 @dg.asset(partitions_def=patients_partitions, group_name="ingest", kinds={"nifti"},
-          automation_condition=PER_CASE, metadata={"warehouse_tables": "patients, clinical, case_issues"})
+          metadata={"warehouse_tables": "patients, clinical, case_issues"})
 def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """One patient's scans found in the cohort folder and validated (files, voxels, geometry, labels).
     Writes the warehouse tables ``patients``, ``clinical`` and the case's ``case_issues``."""
@@ -112,7 +112,7 @@ def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
 
 
 @dg.asset(partitions_def=patients_partitions, deps=[raw_scans], group_name="imaging", kinds={"nifti"},
-          automation_condition=PER_CASE, check_specs=[checks.GEOMETRY],
+          automation_condition=ON_UPDATE, check_specs=[checks.GEOMETRY],
           metadata={"warehouse_tables": "preprocessing"})
 def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Every sequence and mask on one isotropic grid, z-scored in the brain; plus VOI_T and its
@@ -159,7 +159,7 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
     per_patient = dg.BackfillPolicy.multi_run(max_partitions_per_run=len(rings.keys))
 
     @dg.asset(name="ring_masks", partitions_def=rings.patient_rings, backfill_policy=per_patient,
-              group_name="rings", kinds={"nifti"}, automation_condition=PER_CASE,
+              group_name="rings", kinds={"nifti"}, automation_condition=ON_UPDATE,
               deps=[dg.AssetDep(normalized_images, partition_mapping=PATIENT_OF_RING)],
               check_specs=[checks.VOI_T_NON_EMPTY, checks.RINGS_INCREASE],
               metadata={"warehouse_tables": "ring_volumes"})
@@ -189,7 +189,7 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(name="ring_features", partitions_def=rings.patient_rings, backfill_policy=per_patient,
-              deps=[ring_masks], group_name="features", kinds={"duckdb"}, automation_condition=PER_CASE,
+              deps=[ring_masks], group_name="features", kinds={"duckdb"}, automation_condition=ON_UPDATE,
               check_specs=[checks.FINITE, checks.COUNT], metadata={"warehouse_tables": "features"})
     def ring_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """PyRadiomics features of each VOI on every sequence, all of a patient's VOIs in one pass."""

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.automation import AFTER_CASES, AFTER_SPLIT
-from orchestration.partitions import RingPartitions, ring_mm, tasks_partitions
+from orchestration.partitions import RingPartitions, ring_mm
 from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
@@ -32,7 +32,7 @@ def feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
         from the features stored with the current settings' identity and sequences."""
         identity = pipeline.feature_identity()
         tables = {ring: queries.feature_matrix(pipeline.warehouse().root, ring_mm(ring), identity,
-                                               sequences=[*pipeline.sequences, "mask"])
+                                               sequences=pipeline.stored_sequences())
                   for ring in context.partition_keys}
         context.add_output_metadata({"patients": max((len(t) for t in tables.values()), default=0),
                                      "features": max((t.shape[1] for t in tables.values()), default=0),
@@ -48,72 +48,76 @@ def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
     return clinical[clinical.patient_id.isin(usable)]
 
 
-@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=["feature_tables"], kinds={"duckdb"},
-          automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits"})
-def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """Stratified, seeded train/test split of the task's patients; earlier assignments never move."""
-    task = pipeline.task(context.partition_key)
-    warehouse = pipeline.warehouse()
-    labels = task.labels(_clinical(pipeline))
-    existing = queries.table(warehouse.root, "splits", {"task": task.name})
-    split = assign_splits(labels, task, existing.set_index("patient_id")["split"] if len(existing) else None)
-    rows = pd.DataFrame({"task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values})
-    warehouse.write_partition("splits", task.name, rows)
-    counts = rows.groupby(["split", "label"]).size()
-    return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict())})
+def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """``splits``, ``fitted_models`` and ``evaluation_reports`` over the settings' tasks."""
 
+    @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb"},
+              deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
+              automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits"})
+    def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Stratified, seeded train/test split of the task's patients; earlier assignments never move."""
+        task = pipeline.task(context.partition_key)
+        warehouse = pipeline.warehouse()
+        labels = task.labels(_clinical(pipeline))
+        existing = queries.table(warehouse.root, "splits", {"task": task.name})
+        split = assign_splits(labels, task, existing.set_index("patient_id")["split"] if len(existing) else None)
+        rows = pd.DataFrame({"task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values})
+        warehouse.write_partition("splits", task.name, rows)
+        counts = rows.groupby(["split", "label"]).size()
+        return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict())})
 
-@dg.asset(partitions_def=tasks_partitions, group_name="models", deps=[splits], kinds={"sklearn"},
-          ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
-          automation_condition=AFTER_SPLIT, metadata={"warehouse_tables": "selected_features"})
-def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
-                  feature_tables: dict[str, pd.DataFrame]) -> list:
-    """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
-    task = pipeline.task(context.partition_key)
-    warehouse = pipeline.warehouse()
-    split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
-    if split_rows.empty or split_rows.label.nunique() < 2:
-        raise dg.Failure(description=f"task {task.name}: needs patients of both classes (have {len(split_rows)})")
-    matrices = {ring_mm(ring): table for ring, table in feature_tables.items() if len(table)}
-    if 0.0 not in matrices:
-        raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
-    models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
-    warehouse.write_partition("selected_features", task.name, selected_features_table(task.name, models))
-    context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
-    context.add_output_metadata({
-        "models": len(models),
-        "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
-    })
-    return models
+    @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
+              ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+              automation_condition=AFTER_SPLIT, metadata={"warehouse_tables": "selected_features"})
+    def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
+                      feature_tables: dict[str, pd.DataFrame]) -> list:
+        """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
+        task = pipeline.task(context.partition_key)
+        warehouse = pipeline.warehouse()
+        split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
+        if split_rows.empty or split_rows.label.nunique() < 2:
+            raise dg.Failure(description=f"task {task.name}: needs patients of both classes (have {len(split_rows)})")
+        matrices = {ring_mm(ring): table for ring, table in feature_tables.items() if len(table)}
+        if 0.0 not in matrices:
+            raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
+        models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
+        warehouse.write_partition("selected_features", task.name, selected_features_table(task.name, models))
+        context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
+        context.add_output_metadata({
+            "models": len(models),
+            "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
+        })
+        return models
 
+    @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb", "html"},
+              automation_condition=AFTER_SPLIT,
+              metadata={"warehouse_tables": "model_metrics, roc_points, delong_tests, calibration, decision_curve, "
+                                            "predictions, clinical_characteristics"})
+    def evaluation_reports(context: dg.AssetExecutionContext, pipeline: PipelineResource,
+                           fitted_models: list) -> dg.MaterializeResult:
+        """Metrics, ROC points, DeLong tests, calibration, decision curves, the clinical table and an
+        HTML report for one task."""
+        from dashboard.report import write_report
 
-@dg.asset(partitions_def=tasks_partitions, group_name="models", kinds={"duckdb", "html"},
-          automation_condition=AFTER_SPLIT,
-          metadata={"warehouse_tables": "model_metrics, roc_points, delong_tests, calibration, decision_curve, "
-                                        "predictions, clinical_characteristics"})
-def evaluation_reports(context: dg.AssetExecutionContext, pipeline: PipelineResource,
-                       fitted_models: list) -> dg.MaterializeResult:
-    """Metrics, ROC points, DeLong tests, calibration, decision curves, the clinical table and an
-    HTML report for one task."""
-    from dashboard.report import write_report
+        task = pipeline.task(context.partition_key)
+        warehouse = pipeline.warehouse()
+        split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
+        tables = evaluate(task.name, fitted_models, split_rows.label, split_rows.split)
+        clinical = _clinical(pipeline)
+        tables["clinical_characteristics"] = clinical_characteristics(
+            task.name, clinical[clinical.patient_id.isin(split_rows.index)], split_rows.label, split_rows.split,
+            CLASS_NAMES[task.name])
+        for table, frame in tables.items():
+            warehouse.write_partition(table, task.name, frame)
+        report = write_report(warehouse.root, task.name, pipeline.work_dir("reports", f"{task.name}.html"))
+        test = tables["model_metrics"].query("split == 'test'")
+        best = test.sort_values("auc", ascending=False).head(1)
+        return dg.MaterializeResult(metadata={
+            "report": dg.MetadataValue.path(str(report)),
+            "best_test_model": f"{best.model.iloc[0]} {best.ring_mm.iloc[0]}" if len(best) else "none",
+            "best_test_auc": float(best.auc.iloc[0]) if len(best) else float("nan"),
+            "test_auc_by_model": dg.MetadataValue.md(test[["model", "ring_mm", "auc", "auc_low", "auc_high"]]
+                                                     .round(3).to_markdown(index=False)),
+        })
 
-    task = pipeline.task(context.partition_key)
-    warehouse = pipeline.warehouse()
-    split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
-    tables = evaluate(task.name, fitted_models, split_rows.label, split_rows.split)
-    clinical = _clinical(pipeline)
-    tables["clinical_characteristics"] = clinical_characteristics(
-        task.name, clinical[clinical.patient_id.isin(split_rows.index)], split_rows.label, split_rows.split,
-        CLASS_NAMES[task.name])
-    for table, frame in tables.items():
-        warehouse.write_partition(table, task.name, frame)
-    report = write_report(warehouse.root, task.name, pipeline.work_dir("reports", f"{task.name}.html"))
-    test = tables["model_metrics"].query("split == 'test'")
-    best = test.sort_values("auc", ascending=False).head(1)
-    return dg.MaterializeResult(metadata={
-        "report": dg.MetadataValue.path(str(report)),
-        "best_test_model": f"{best.model.iloc[0]} {best.ring_mm.iloc[0]}" if len(best) else "none",
-        "best_test_auc": float(best.auc.iloc[0]) if len(best) else float("nan"),
-        "test_auc_by_model": dg.MetadataValue.md(test[["model", "ring_mm", "auc", "auc_low", "auc_high"]]
-                                                 .round(3).to_markdown(index=False)),
-    })
+    return [splits, fitted_models, evaluation_reports]

@@ -1,0 +1,200 @@
+"""The path users take through the Dagster UI, with the real ``glioma-rings dev``: its daemon picks
+up a case dropped into the cohort and materializes it through to the models without any call from
+the test; a backfill launched through the webserver's GraphQL API (what the UI's Materialize
+button sends) brings the patient's rings up to date; SIGTERM stops every child and frees the ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+
+from orchestration.resources import PipelineResource, settings_path
+from tests.builders import write_ucsf_case, write_ucsf_cohort
+from warehouse import queries
+
+pytestmark = pytest.mark.slow
+NEW = "UCSF-PDGM-0011"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout_s: float, what: str, every_s: float = 2.0):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    cohort, data, home = write_ucsf_cohort(root / "cohort", n=10), root / "data", root / "home"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    cli = [sys.executable, "-m", "orchestration.cli"]
+    subprocess.run([*cli, "run", str(cohort), "--data-dir", str(data), "--params", "demo", "--rings", "1",
+                    "--task", "grade", "--workers", "1"], env=env, check=True, capture_output=True, timeout=600)
+    ports = {"dagster": _free_port(), "dashboard": _free_port()}
+    log = open(root / "dev.log", "w", encoding="utf-8")
+    # The dashboard on every interface (--no-auth accepts the risk); the Dagster UI must stay on loopback.
+    process = subprocess.Popen([*cli, "dev", str(cohort), "--data-dir", str(data), "--host", "0.0.0.0", "--no-auth",
+                                "--dagster-port", str(ports["dagster"]), "--dashboard-port", str(ports["dashboard"])],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{ports['dagster']}"
+
+    def up():
+        try:
+            return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        _wait(up, 180, "the Dagster webserver")
+        yield {"process": process, "ports": ports, "url": url, "cohort": cohort, "data": data, "home": home,
+               "pipeline": PipelineResource.load(settings_path(data))}
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _latest(instance: dg.DagsterInstance, asset: str) -> float:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    return event.timestamp if event else 0.0
+
+
+def _max_concurrent_runs(instance: dg.DagsterInstance) -> int:
+    spans = [(r.start_time, r.end_time or time.time()) for r in instance.get_run_records() if r.start_time]
+    return max((sum(1 for s, e in spans if s <= start < e) for start, _ in spans), default=0)
+
+
+def test_a_case_dropped_into_the_cohort_reaches_the_models_on_its_own(dev):
+    dropped = time.time()
+    write_ucsf_case(dev["cohort"], NEW, seed=11)
+    root = dev["pipeline"].warehouse().root
+    with _instance(dev["home"]) as instance:
+        _wait(lambda: _latest(instance, "evaluation_reports") > dropped and _latest(instance, "feature_tables") > dropped,
+              600, "the new case's features, the feature tables and the models")
+        features = queries.table(root, "features", {"patient_id": NEW})
+        assert set(features.ring_mm) == {0.0, 1.0}
+        # The case got the project's settings: the same identity and sequences as the others.
+        assert set(features.params_hash) == {dev["pipeline"].feature_identity()}
+        assert set(features.sequence) == set(dev["pipeline"].stored_sequences())
+        runs = [r for r in instance.get_runs() if NEW in (r.tags.get("dagster/partition", "")
+                                                         + r.tags.get("dagster/asset_partition_range_start", ""))]
+        assert len(runs) == 2  # the patient's assets, then all of its rings
+        assert _max_concurrent_runs(instance) <= 2
+
+
+def test_a_backfill_launched_like_the_ui_brings_the_rings_up_to_date(dev):
+    patient = "UCSF-PDGM-0001"
+    launched = time.time()
+    mutation = """
+    mutation($params: LaunchBackfillParams!) {
+      launchPartitionBackfill(backfillParams: $params) {
+        __typename
+        ... on LaunchBackfillSuccess { backfillId }
+        ... on PythonError { message }
+      }
+    }"""
+    params = {"partitionNames": [patient], "assetSelection": [{"path": ["normalized_images"]}]}
+    response = httpx.post(f"{dev['url']}/graphql", json={"query": mutation, "variables": {"params": params}},
+                          timeout=60).json()
+    result = response["data"]["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    with _instance(dev["home"]) as instance:
+        def rings_refreshed():
+            event = instance.get_latest_materialization_event(dg.AssetKey("ring_features"))
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("ring_features"), asset_partitions=[f"{patient}|1"],
+                                      after_timestamp=launched), limit=1).records
+            return event is not None and bool(records)
+        _wait(rings_refreshed, 420, f"{patient}'s rings after its normalized images were rematerialized")
+        backfill = instance.get_backfill(result["backfillId"])
+        assert backfill.status.value == "COMPLETED_SUCCESS"
+
+
+def _descendants(pid: int) -> set[int]:
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for child, parent in zip(map(int, table[::2]), map(int, table[1::2])):
+        children.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """IPv4 addresses listening on ``port``, from the kernel's socket table."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_a_public_dashboard_host_leaves_the_dagster_ui_on_loopback(dev):
+    ports = dev["ports"]
+    _wait(lambda: _listening_addresses(ports["dashboard"]), 60, "the dashboard to listen")
+    assert _listening_addresses(ports["dagster"]) == {"127.0.0.1"}
+    assert _listening_addresses(ports["dashboard"]) == {"0.0.0.0"}
+
+
+def test_a_public_dashboard_host_without_login_is_refused(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "orchestration.cli", "dev", str(tmp_path / "cohort"),
+                             "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0"],
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert "login" in result.stderr.lower()
+
+
+def test_sigterm_stops_every_child_and_frees_both_ports(dev):
+    process, ports = dev["process"], dev["ports"]
+    assert _port_open(ports["dagster"]) and _wait(lambda: _port_open(ports["dashboard"]), 60, "the dashboard")
+    children = _descendants(process.pid)
+    assert len(children) >= 3  # dagster dev (webserver, daemon) and streamlit
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+    _wait(lambda: not _port_open(ports["dagster"]) and not _port_open(ports["dashboard"]), 30, "both ports freed")
+    _wait(lambda: not any(_alive(pid) for pid in children), 30, "every child process to exit")
