@@ -45,10 +45,17 @@ def format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def format_ci(low: float, high: float) -> str:
+    """'0.612-0.874', or 'undefined' where DeLong's variance cannot be estimated (a class of one)."""
+    if pd.isna(low) or pd.isna(high):
+        return "undefined"
+    return f"{low:.3f}-{high:.3f}"
+
+
 def roc_chart(roc: pd.DataFrame, metrics: pd.DataFrame, title: str = "ROC curves") -> alt.Chart:
     """Overlaid ROC curves, AUC and 95% CI in the legend."""
     metrics = with_labels(metrics)
-    legend = {row.label: f"{row.label} (AUC {row.auc:.3f}, {row.auc_low:.3f}-{row.auc_high:.3f})"
+    legend = {row.label: f"{row.label} (AUC {row.auc:.3f}, {format_ci(row.auc_low, row.auc_high)})"
               for row in metrics.itertuples()}
     order = [legend[label] for label in model_order(metrics)] if len(metrics) else []
     data = with_labels(roc)

@@ -293,3 +293,17 @@ def test_charts_export_as_svg_and_png():
     spec = charts.auc_by_ring_chart(metrics, "test").to_json()
     assert "VOI_T (tumour only) 0.700" in vl_convert.vegalite_to_svg(spec)
     assert vl_convert.vegalite_to_png(spec)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_findings_sentence_with_undefined_intervals_and_p_values():
+    from dashboard.views.findings import comparisons, sentence
+    nan = float("nan")
+    metrics = pd.DataFrame({"model": ["VOI_T", "VOI_P", "VOI_P"], "ring_mm": [nan, 3.0, 10.0],
+                            "auc": [0.5, 1.0, 0.8], "auc_low": [nan, nan, 0.6], "auc_high": [nan, nan, 1.0]})
+    delong = pd.DataFrame({"model_a": ["VOI_T", "VOI_P"], "ring_a": [nan, 3.0], "model_b": ["VOI_P", "VOI_P"],
+                           "ring_b": [3.0, 10.0], "p_value": [nan, 0.0004]})
+    best, table = comparisons(metrics, delong)
+    text = sentence(best, table, "test", None)
+    assert "the best ring is 3 mm" in text and "95% CI undefined" in text and "nan" not in text
+    assert "VOI_T 0.500 (DeLong p undefined)" in text and "VOI_P 10 mm 0.800 (DeLong p < 0.001)" in text
+    assert "could not be tested against the tumour alone" in text

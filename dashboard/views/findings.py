@@ -78,7 +78,7 @@ def sentence(best: pd.Series, table: pd.DataFrame, split: str, counts: pd.Series
     if counts is not None:
         cases = f" ({int(counts.sum())} cases: " + ", ".join(f"{int(n)} {name}" for name, n in counts.items()) + ")"
     text = (f"On the {split} split{cases}, the best ring is {best['ring_mm']:g} mm: {table['model'].iloc[0]} "
-            f"reaches AUC {best['auc']:.3f} (95% CI {best['auc_low']:.3f}-{best['auc_high']:.3f})")
+            f"reaches AUC {best['auc']:.3f} (95% CI {charts.format_ci(best['auc_low'], best['auc_high'])})")
     against = []
     for row in table.iloc[1:].itertuples():
         p = charts.format_p(row.delong_p)
@@ -89,9 +89,15 @@ def sentence(best: pd.Series, table: pd.DataFrame, split: str, counts: pd.Series
     voi_t = table[table["role"] == "tumour only"]
     if len(voi_t):
         p = voi_t["delong_p"].iloc[0]
-        verdict = ("significantly better than the tumour alone (p < 0.05)" if not math.isnan(p) and p < 0.05
-                   and voi_t["delta_auc"].iloc[0] > 0 else "not significantly different from the tumour alone")
-        text += f". The ring model is {verdict}"
+        if math.isnan(p):
+            verdict = "could not be tested against the tumour alone (DeLong p undefined on this split)"
+        elif p < 0.05 and voi_t["delta_auc"].iloc[0] > 0:
+            verdict = "significantly better than the tumour alone (p < 0.05)"
+        elif p < 0.05:
+            verdict = "significantly worse than the tumour alone (p < 0.05)"
+        else:
+            verdict = "not significantly different from the tumour alone"
+        text += f". The ring model {'is ' if not verdict.startswith('could') else ''}{verdict}"
     return text + "."
 
 
@@ -116,7 +122,7 @@ def render(root: str) -> None:
         st.info("No ring model (VOI_P, Combined) was evaluated on this split.")
     else:
         st.markdown(f"**{sentence(best, table, split, split_counts)}**")
-        shown = table.assign(**{"95% CI": [f"{lo:.3f}-{hi:.3f}" for lo, hi in zip(table.auc_low, table.auc_high)],
+        shown = table.assign(**{"95% CI": [charts.format_ci(lo, hi) for lo, hi in zip(table.auc_low, table.auc_high)],
                                 "DeLong p vs best": [("" if i == 0 else charts.format_p(p))
                                                      for i, p in enumerate(table.delong_p)],
                                 "AUC": [f"{a:.3f}" for a in table.auc],
@@ -130,7 +136,7 @@ def render(root: str) -> None:
         kinds = charts.with_labels(kinds)
         shown = pd.DataFrame({"kind": kinds["model"], "best model": kinds["label"], "n": kinds["n"],
                               "AUC": [f"{a:.3f}" for a in kinds["auc"]],
-                              "95% CI": [f"{lo:.3f}-{hi:.3f}" for lo, hi in zip(kinds.auc_low, kinds.auc_high)],
+                              "95% CI": [charts.format_ci(lo, hi) for lo, hi in zip(kinds.auc_low, kinds.auc_high)],
                               "sensitivity": kinds["sensitivity"].round(3),
                               "specificity": kinds["specificity"].round(3)})
         st.dataframe(shown, hide_index=True)
