@@ -1,12 +1,15 @@
-"""PyRadiomics' texture feature classes, discretizing each VOI's filtered image once.
+"""PyRadiomics' feature classes as extraction uses them: one discretization per VOI and image
+type, and the slow parts replaced by code that gives the same values.
 
 Every PyRadiomics feature class bins the image itself when it is built (``_applyBinning``), so
 first order, GLCM, GLRLM, GLSZM, GLDM and NGTDM bin the same pixels six times per VOI and image
-type, each time through ``getBinEdges``, which runs Python's builtin min/max over the array. The
-classes here are PyRadiomics' own (GLCM is ``FastGLCM``) with two changes: given a
-``Discretization`` in their settings, the first class to bin stores the result and the others
-reuse it; and first order's moments multiply instead of calling ``numpy.power``.
-``Discretization`` must be new for every (image, mask) pair.
+type. Given a ``Discretization`` in their settings, the first class to bin stores the result and
+the others reuse it (with the padded VOI the matrix kernels share); ``Discretization`` must be
+new for every (image, mask) pair. Each class is PyRadiomics' own, subclassed: its texture
+matrix is counted over the VOI's voxels (``voxel_matrices``), GLCM and GLRLM features come from
+one pass per angle (``fast_glcm``, ``fast_glrlm``), shape's mesh diameters from convex hulls
+(``shape_mesh``), first order's percentiles from one partition and its moments without
+``numpy.power``. Everything else, and every setting these do not cover, is PyRadiomics' code.
 """
 
 from __future__ import annotations

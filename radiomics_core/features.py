@@ -4,9 +4,10 @@ PyRadiomics' ``RadiomicsFeatureExtractor.execute`` loads, checks, filters and co
 mask at a time, so a patient with 8 VOIs filters every sequence 8 times (the wavelet alone takes
 ~2 s on a full brain). Here each sequence is cropped once to the union of all VOIs plus a margin
 wide enough for the filters' support, filtered once, and every VOI's features are computed from
-those filtered crops with PyRadiomics' own feature classes (``computeFeatures``), so the numbers
-are PyRadiomics' numbers. Shape depends on the mask only, so it is computed once per VOI, not once
-per sequence, and stored under the pseudo-sequence ``mask``.
+those filtered crops with PyRadiomics' feature classes (``feature_classes``: PyRadiomics' own,
+with their slow parts rewritten to give the same values; tests/test_features.py and
+tests/test_fast_matrices.py compare them with PyRadiomics). Shape depends on the mask only, so it
+is computed once per VOI, not once per sequence, and stored under the pseudo-sequence ``mask``.
 """
 
 from __future__ import annotations
