@@ -19,7 +19,9 @@ def render(root: str) -> None:
         st.info("No task splits yet: materialize `splits` (or run the pipeline) to see classes.")
     else:
         counts = splits.groupby(["task", "split", "label"]).size().reset_index(name="cases")
-        counts["class"] = [data.class_names(t)[int(label)] for t, label in zip(counts["task"], counts["label"])]
+        # Label order (0 then 1), shown by class name.
+        counts["class"] = [f"{int(label)}: {data.class_names(t)[int(label)]}"
+                           for t, label in zip(counts["task"], counts["label"])]
         table = counts.pivot_table(index=["task", "class"], columns="split", values="cases", fill_value=0)
         st.dataframe(table[[s for s in ("train", "test") if s in table.columns]])
     st.subheader("Failed cases and warnings")
