@@ -34,7 +34,9 @@ browser-test: setup
 lint: setup
 	$(UV) run ruff check --select F,E9 .
 
+# The browser tests are part of the suite: install Debian's chromium when it is missing.
 test: setup lint
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(UV) run pytest -q
 
 test-fast: setup

@@ -7,6 +7,15 @@ N + 1 cases measured in the same run. Prints, as the last line:
 ``full_s=<t> add_case_s=<t> add_case_ratio=<r> target=<2/N> refit_s=<t>``.
 
     uv run python bench/pipeline.py --patients 20
+
+``--full-size`` instead compares the path users run with the core on the same cases: N full-size
+synthetic patients (240 x 240 x 155, ``default`` parameters, VOI_T + 7 rings), each side in its own
+child process pinned to core 0: ``glioma-rings run --workers 1`` (the real CLI, persistent
+instance) against ``radiomics_core.cohort_features.case_feature_frame`` per case. The pipeline's
+time per patient is the wall time of that patient's runs (from the instance's run records,
+preprocessing included, as in the core). Last line: ``pipeline_to_core=<r> ...``.
+
+    uv run python bench/pipeline.py --full-size --patients 2
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,12 +32,88 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def _pinned(command: list[str]) -> list[str]:
+    return ["taskset", "-c", "0", *command] if shutil.which("taskset") else command
+
+
+def _core_child(cohort: Path, out: Path) -> None:
+    """Per-case seconds of the notebook path (preprocessing, rings, extraction) on one core."""
+    import json
+
+    from radiomics_core.cohort import read_cohort
+    from radiomics_core.cohort_features import case_feature_frame
+    from radiomics_core.features import ExtractionParams
+    from radiomics_core.rings import DEFAULT_RINGS_MM
+
+    params = ExtractionParams.load("default")
+    seconds = {}
+    for case in read_cohort(cohort).cases:
+        start = time.perf_counter()
+        frame = case_feature_frame(case, tuple(DEFAULT_RINGS_MM), params)
+        seconds[case.patient_id] = time.perf_counter() - start
+        print(f"core {case.patient_id}: {seconds[case.patient_id]:.1f} s, {len(frame)} values", flush=True)
+    out.write_text(json.dumps(seconds), encoding="utf-8")
+
+
+def _full_size(patients: int) -> None:
+    import json
+
+    import dagster as dg
+
+    from radiomics_core.synthetic import DemoConfig, write_demo_cohort
+
+    work = Path(tempfile.mkdtemp(prefix="glioma-rings-bench-full-"))
+    cohort = work / "cohort"
+    write_demo_cohort(cohort, DemoConfig(patients=patients, shape=(240, 240, 155)), progress=False)
+    core_out = work / "core.json"
+    subprocess.run(_pinned([sys.executable, __file__, "--core-child", str(cohort), str(core_out)]), check=True)
+    core = json.loads(core_out.read_text(encoding="utf-8"))
+
+    home = work / "dagster_home"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    start = time.perf_counter()
+    # Both tasks fail for lack of cases on 2 patients; the per-patient runs are what is measured.
+    subprocess.run(_pinned([sys.executable, "-m", "orchestration.cli", "run", str(cohort), "--data-dir",
+                            str(work / "data"), "--params", "default", "--workers", "1"]), env=env, check=False,
+                   stdout=subprocess.DEVNULL)
+    cli_s = time.perf_counter() - start
+    pipeline: dict[str, float] = {}
+    runs: dict[str, int] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_run_records():
+            tags = record.dagster_run.tags
+            key = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start", "")
+            patient = key.split("|")[0]
+            if patient in core and record.start_time and record.end_time:
+                assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, key
+                pipeline[patient] = pipeline.get(patient, 0.0) + record.end_time - record.start_time
+                runs[patient] = runs.get(patient, 0) + 1
+    shutil.rmtree(work, ignore_errors=True)
+    for patient in sorted(core):
+        print(f"{patient}: pipeline {pipeline[patient]:.1f} s in {runs[patient]} runs, core {core[patient]:.1f} s")
+    mean_pipeline = sum(pipeline.values()) / len(pipeline)
+    mean_core = sum(core.values()) / len(core)
+    print(f"glioma-rings run (CLI, {patients} patients, every stage): {cli_s:.1f} s wall")
+    print(f"pipeline_to_core={mean_pipeline / mean_core:.2f} pipeline_s_per_patient={mean_pipeline:.1f} "
+          f"core_s_per_patient={mean_core:.1f} runs_per_patient={max(runs.values())} target=1.25")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=20)
+    parser.add_argument("--patients", type=int, default=None, help="default: 20 (2 with --full-size)")
     parser.add_argument("--shape", default="96,96,64")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--full-size", action="store_true",
+                        help="pipeline versus core per patient at 240x240x155 with the default parameters")
+    parser.add_argument("--core-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.core_child:
+        _core_child(Path(args.core_child[0]), Path(args.core_child[1]))
+        return
+    if args.full_size:
+        _full_size(args.patients or 2)
+        return
+    args.patients = args.patients or 20
     work = Path(tempfile.mkdtemp(prefix="glioma-rings-bench-"))
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
     (work / "dagster_home").mkdir()
