@@ -16,6 +16,7 @@ import dagster as dg
 
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
 from orchestration.assets.modeling import feature_tables_asset, task_assets
+from orchestration.assets.tables import warehouse_table_specs
 from orchestration.io_managers import FeatureTablesIOManager
 from orchestration.jobs import dask_jobs, patient_job, ring_job
 from orchestration.partitions import ring_partitions, task_partitions
@@ -46,8 +47,9 @@ def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     scheduler = os.environ.get("GLIOMA_RINGS_DASK_SCHEDULER")
     dask_on = dask_jobs(scheduler) if scheduler else []
+    graph = assets(pipeline)
     return dg.Definitions(
-        assets=assets(pipeline),
+        assets=[*graph, *warehouse_table_specs(graph)],
         jobs=[patient_job, ring_job] + dask_on,
         sensors=[automation_sensor, new_cases_sensor, tcia_poller],
         resources={

@@ -12,10 +12,9 @@ from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import assign_splits
+from radiomics_core.tasks import CLASS_NAMES, assign_splits
 from warehouse import queries
 
-CLASS_NAMES = {"grade": ("WHO 2-3", "WHO 4"), "mgmt": ("unmethylated", "methylated")}
 
 
 def feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:

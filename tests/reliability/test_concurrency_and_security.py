@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.state import PAGES
+
 from warehouse import queries
 from warehouse.store import Warehouse
 
@@ -75,11 +77,12 @@ def test_readers_cannot_write(tmp_path):
 
 
 @pytest.mark.parametrize("hostile", ["'; DROP VIEW features; --", "../../etc/passwd", "<script>alert(1)</script>"])
-def test_a_hostile_page_parameter_falls_back_to_the_overview(tmp_path, hostile):
+def test_a_hostile_page_parameter_falls_back_to_the_first_page(tmp_path, hostile):
     warehouse = Warehouse(tmp_path).initialize()
     warehouse.write_partition("features", "p1__T", _feature_rows("p1", 1.0))
     import sys
-    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(tmp_path)]
+    # --no-auth: the page parameter, not the login gate, is under test here.
+    argv, sys.argv = sys.argv, ["app.py", "--warehouse", str(tmp_path), "--no-auth"]
     try:
         app = AppTest.from_file(APP, default_timeout=60)
         app.query_params["page"] = hostile
@@ -87,5 +90,5 @@ def test_a_hostile_page_parameter_falls_back_to_the_overview(tmp_path, hostile):
     finally:
         sys.argv = argv
     assert not app.exception
-    assert app.sidebar.radio(key="page").value == "Cohort overview"
+    assert app.sidebar.radio(key="page").value == PAGES[0]
     assert queries.count(warehouse.root, "features") == ROWS
