@@ -11,7 +11,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.state import PAGES
-
 from warehouse import queries
 from warehouse.store import Warehouse
 
