@@ -18,8 +18,8 @@ setup:
 $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv: | setup
 	$(UV) run glioma-rings demo-cohort $(DEMO_COHORT) --patients $(DEMO_PATIENTS)
 
+# `run` validates every case itself (raw_scans); `glioma-rings ingest` is for looking before running.
 demo-run: setup $(DEMO_COHORT)/UCSF-PDGM-metadata_v5.csv
-	$(UV) run glioma-rings ingest $(DEMO_COHORT) > /dev/null
 	$(UV) run glioma-rings run $(DEMO_COHORT) --data-dir $(DATA) --params demo
 
 # Builds the demo cohort, materializes every asset, then serves the Dagster UI (port 3000) and

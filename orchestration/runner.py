@@ -96,7 +96,7 @@ def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
 def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.DagsterInstance) -> PartitionOutcome:
     # Console output stays quiet (the CLI shows progress); every event still goes to the
     # instance, so the Dagster UI shows the full logs of each run.
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=instance, asset_selection=list(stage.assets), raise_on_error=False,
                                     run_config=quiet, partition_key=run.get("partition_key"), tags=run.get("tags"))

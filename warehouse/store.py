@@ -97,6 +97,12 @@ class Warehouse:
     def delete_partition(self, table: str, key: str) -> None:
         (self.table_dir(table) / partition_file_name(key)).unlink(missing_ok=True)
 
+    def read_partitions(self, table: str, keys: list[str]) -> pd.DataFrame:
+        """The rows of these partitions of ``table``, read from their files (missing ones are empty)."""
+        paths = [self.table_dir(table) / partition_file_name(key) for key in keys]
+        frames = [pq.read_table(path, schema=arrow_schema(table)).to_pandas() for path in paths if path.exists()]
+        return pd.concat(frames, ignore_index=True) if frames else arrow_schema(table).empty_table().to_pandas()
+
     def partition_keys(self, table: str) -> list[str]:
         return sorted(p.stem for p in self.table_dir(table).glob("*.parquet") if p.name != _EMPTY)
 
