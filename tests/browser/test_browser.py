@@ -6,7 +6,6 @@ viewer), one over a warehouse holding both tasks written with the warehouse's ow
 """
 
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,9 +20,9 @@ import pytest
 from bench.dashboard import build_warehouse
 from dashboard.charts import model_order
 from dashboard.state import PAGES
+from tests.browser.conftest import CHROMIUM
 from warehouse import queries
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 APP = Path(__file__).resolve().parent.parent.parent / "dashboard" / "app.py"
 RINGS = (1.0, 2.0, 3.0, 5.0, 10.0, 15.0)
@@ -81,19 +80,6 @@ def server_both(both_tasks):
     yield url
     process.terminate()
     process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # The Debian Chromium, started as the workplace's closed network needs.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def _open(browser, url: str, heading: str, errors: list[str]):

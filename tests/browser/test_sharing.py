@@ -5,7 +5,6 @@ allow-list, the de-identified view and the audit log, in headless Chromium again
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
 import subprocess
 import threading
@@ -19,9 +18,9 @@ import pytest
 from dashboard.audit import AuditLog
 from dashboard.users import UsersFile
 from orchestration.cli import _streamlit_command
+from tests.browser.conftest import CHROMIUM
 from warehouse import queries
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = ["Findings", "Model comparison", "ROC curves", "Clinical characteristics", "Features", "Patient viewer",
          "Cohort overview"]
 
@@ -55,18 +54,6 @@ def _dashboard(warehouse: Path, settings: Path, *, secrets_file: Path, port: int
     finally:
         process.terminate()
         process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
