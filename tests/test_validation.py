@@ -130,7 +130,7 @@ def test_ingest_cli_exits_non_zero_when_no_case_is_usable(cohort_dir, capsys):
     assert main(["ingest", str(cohort_dir), "--json"]) == 1
 
 
-def test_run_refuses_a_ring_that_is_not_a_partition(cohort_dir, tmp_path, capsys, monkeypatch):
+def test_run_refuses_a_ring_that_is_not_a_positive_distance(cohort_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    assert main(["run", str(cohort_dir), "--rings", "1,7", "--data-dir", str(tmp_path / "data")]) == 2
-    assert "rings [7.0] mm are not ring partitions" in capsys.readouterr().err
+    assert main(["run", str(cohort_dir), "--rings", "1,-2", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "rings [-2.0] mm: a ring's distance must be a positive number of mm" in capsys.readouterr().err
