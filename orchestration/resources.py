@@ -98,12 +98,23 @@ class PipelineResource(dg.ConfigurableResource):
 
 
 class TciaResource(dg.ConfigurableResource):
-    """Where the TCIA poller looks (NBIA REST API v4) and where it lands downloads."""
+    """Where the TCIA sensor looks (NBIA REST API v4), where its runs land downloads, how they retry."""
 
     base_url: str = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
     collection: str = "TCGA-GBM"
     modality: str = "MR"
     landing_dir: str = "data/landing/tcia"
+    since: str = ""  # YYYY-MM-DD: the first poll asks for changes since then; empty: the whole collection
+    timeout_s: float = 120.0
+    retry_attempts: int = 5
+    backoff_s: float = 2.0
+
+    def client(self, max_attempts: int | None = None, max_timeout_s: float | None = None):
+        from radiomics_core.tcia import RetryPolicy, TciaClient
+
+        attempts = min(self.retry_attempts, max_attempts or self.retry_attempts)
+        return TciaClient(base_url=self.base_url, timeout_s=min(self.timeout_s, max_timeout_s or self.timeout_s),
+                          retry=RetryPolicy(attempts=attempts, backoff_s=self.backoff_s))
 
 
 SETTINGS_FILE = "glioma-rings.yaml"

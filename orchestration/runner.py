@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from orchestration.assets.tcia import tcia_series_partitions
 from orchestration.definitions import build_definitions
 from orchestration.partitions import patients_partitions, ring_keys, ring_mm
 from orchestration.resources import PipelineResource
@@ -74,7 +75,8 @@ def graph_stages(defs: dg.Definitions) -> list[Stage]:
     stages: list[Stage] = []
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
-        if not node.is_materializable:
+        # TCIA downloads are requested by the TCIA sensor, one run per series, not by cohort runs.
+        if not node.is_materializable or node.partitions_def == tcia_series_partitions:
             continue
         if stages and stages[-1].partitions_def == node.partitions_def:
             stages[-1] = Stage((*stages[-1].assets, key), node.partitions_def, stages[-1].backfill_policy)

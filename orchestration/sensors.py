@@ -1,8 +1,11 @@
 """Sensors: new case folders become patient partitions; declarative automation does the rest."""
 
 
+from datetime import date, datetime, timedelta, timezone
+
 import dagster as dg
 
+from orchestration.assets.tcia import TciaSeriesConfig, tcia_series_partitions
 from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource, TciaResource
 
@@ -35,28 +38,46 @@ def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineReso
     )
 
 
-@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
-def tcia_poller(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.SkipReason:
-    """Download new series of the configured TCIA collection into the landing folder.
+def tcia_poll_start(cursor: str | None, configured: str) -> date | None:
+    """The day to ask NBIA for changes from: one day before the last poll (NBIA's dates have no
+    time and its time zone is not ours, so a day of overlap loses nothing; series seen twice are
+    dropped because their partition exists), or the configured start, or None for everything."""
+    if cursor:
+        return date.fromisoformat(cursor) - timedelta(days=1)
+    return date.fromisoformat(configured) if configured else None
 
-    NBIA series carry no tumor segmentation, so a downloaded case waits in the landing folder
-    until its segmentation is added (then it is copied into the cohort like any new case).
-    Off by default: turn it on in the UI once the collection and landing folder are set.
+
+@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED,
+           asset_selection=["tcia_series"])
+def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.SensorResult:
+    """New and updated series of the configured TCIA collection become ``tcia_series``
+    partitions, one download run each. The cursor is the day of the last successful poll.
+
+    The tick only lists (NewPatientsInCollection and getUpdatedSeries since the cursor, then
+    getSeries for those patients); downloads happen in the runs. Off by default: turn it on in
+    the UI once the collection and landing folder are set.
     """
-    from pathlib import Path
+    from radiomics_core.tcia import TciaError
 
-    from radiomics_core.tcia import TciaClient, TciaError
-
-    client = TciaClient(base_url=tcia.base_url)
-    landed, failed = 0, 0
-    for series in client.series(tcia.collection, modality=tcia.modality):
-        if (Path(tcia.landing_dir) / series.patient_id / series.series_uid).exists():
-            continue
-        try:
-            client.download_series(series, Path(tcia.landing_dir))
-            landed += 1
-        except TciaError as error:
-            failed += 1
-            context.log.warning(str(error))
-    return dg.SkipReason(f"{landed} new series landed in {tcia.landing_dir} (waiting for segmentation), "
-                         f"{failed} failed validation")
+    since = tcia_poll_start(context.cursor, tcia.since)
+    today = datetime.now(timezone.utc).date()
+    try:
+        # A tick has about 60 s: few, short attempts; a failed poll is simply repeated next tick.
+        changed = tcia.client(max_attempts=2, max_timeout_s=20).changes_since(tcia.collection, since, tcia.modality)
+    except TciaError as error:
+        # The cursor stays: the next tick asks for the same span again.
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"NBIA did not answer: {error}"))
+    known = set(context.instance.get_dynamic_partitions(tcia_series_partitions.name))
+    new = {s.series_uid: s for s in changed if s.series_uid not in known}
+    span = f"since {since:%Y-%m-%d}" if since else "in the collection"
+    if not new:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new series {span}"), cursor=today.isoformat())
+    context.log.info(f"{len(new)} new series {span}: {', '.join(sorted(new))}")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=uid, run_key=f"tcia-{uid}",
+                                    run_config=TciaSeriesConfig.run_config(series),
+                                    tags={"tcia/patient": series.patient_id})
+                      for uid, series in sorted(new.items())],
+        dynamic_partitions_requests=[tcia_series_partitions.build_add_request(sorted(new))],
+        cursor=today.isoformat(),
+    )

@@ -1,19 +1,26 @@
 """A client for TCIA's public NBIA REST API (v4), called directly with httpx.
 
-Anonymous access works for public collections. Downloads are validated (size, zip integrity,
-DICOM readability) in a temporary folder and only then moved into the landing folder, so a
-truncated download never looks like a case. Series from NBIA have no tumor segmentation: they
-wait in the landing folder until one is added (the sensor reports them as waiting).
+Anonymous access works for public collections. Requests are repeated with exponential backoff
+when NBIA answers HTTP 429 or 5xx or does not answer in time. Downloads come from
+``getImageWithMD5Hash`` (the zip carries ``md5hashes.csv``, columns ``Filename,MD5Hash``, as
+NBIA's own download service writes it) and are validated in a temporary folder (zip integrity,
+MD5 of every file, image count, DICOM readability), then renamed into the landing folder, so a
+partial download never looks like a case. ``changes_since`` asks only for what changed after a
+date (``NewPatientsInCollection`` and ``getUpdatedSeries``, dates as MM-DD-YYYY).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import os
 import re
 import shutil
+import time
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -36,6 +43,7 @@ class Series:
     description: str
     image_count: int | None
     file_size: int | None
+    study_uid: str = ""
 
     @classmethod
     def from_json(cls, row: dict) -> "Series":
@@ -45,7 +53,8 @@ class Series:
             except (KeyError, TypeError, ValueError):
                 return None
         return cls(str(row["SeriesInstanceUID"]), str(row.get("PatientID", "")), str(row.get("Modality", "")),
-                   str(row.get("SeriesDescription", "")), number("ImageCount"), number("FileSize"))
+                   str(row.get("SeriesDescription", "")), number("ImageCount"), number("FileSize"),
+                   str(row.get("StudyInstanceUID", "")))
 
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -57,19 +66,57 @@ def _safe_component(value: str, what: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a request is repeated when NBIA is busy (429), briefly down (5xx) or slow (timeout).
+
+    The delay doubles from ``backoff_s`` up to ``max_backoff_s``; a ``Retry-After`` header in
+    seconds wins when it asks for longer.
+    """
+
+    attempts: int = 5
+    backoff_s: float = 2.0
+    max_backoff_s: float = 60.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        wait = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        try:
+            return max(wait, min(float(retry_after), self.max_backoff_s)) if retry_after else wait
+        except ValueError:  # an HTTP date instead of seconds: keep our own delay
+            return wait
+
+
+_RETRIED_STATUS = {429, 500, 502, 503, 504}
+
+
 @dataclass
 class TciaClient:
     base_url: str = DEFAULT_BASE_URL
     timeout_s: float = 60.0
+    retry: RetryPolicy = RetryPolicy()
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
-    def _get(self, endpoint: str, **params: str) -> httpx.Response:
-        try:
-            response = httpx.get(f"{self.base_url}/{endpoint}", params=params, timeout=self.timeout_s)
-        except httpx.HTTPError as error:
-            raise TciaError(f"{endpoint}: request failed ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise TciaError(f"{endpoint}: HTTP {response.status_code}")
-        return response
+    def _get(self, endpoint: str, about: str = "", **params: str) -> httpx.Response:
+        what = f"{about}: {endpoint}" if about else endpoint
+        problem = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            retry_after = None
+            try:
+                response = httpx.get(f"{self.base_url}/{endpoint}", params=params, timeout=self.timeout_s)
+            except httpx.TimeoutException:
+                problem = "timed out"
+            except httpx.HTTPError as error:
+                problem = f"request failed ({type(error).__name__})"
+            else:
+                if response.status_code == 200:
+                    return response
+                problem = f"HTTP {response.status_code}"
+                if response.status_code not in _RETRIED_STATUS:
+                    raise TciaError(f"{what}: {problem}")
+                retry_after = response.headers.get("Retry-After")
+            if attempt < self.retry.attempts:
+                self.sleep(self.retry.delay(attempt, retry_after))
+        raise TciaError(f"{what}: {problem} after {self.retry.attempts} attempts")
 
     def _json_list(self, endpoint: str, **params: str) -> list[dict]:
         response = self._get(endpoint, **params)
@@ -85,8 +132,25 @@ class TciaClient:
         return [Series.from_json(row) for row in self._json_list("getSeries", **params)]
 
     def new_patients(self, collection: str, since: date) -> list[str]:
-        rows = self._json_list("NewPatientsInCollection", Collection=collection, fromDate=since.strftime("%m-%d-%Y"))
+        rows = self._json_list("NewPatientsInCollection", Collection=collection, fromDate=nbia_date(since))
         return [str(row.get("PatientId") or row.get("PatientID")) for row in rows]
+
+    def updated_series(self, collection: str, since: date) -> list[Series]:
+        """Series of ``collection`` updated since ``since`` (getUpdatedSeries spans every collection)."""
+        rows = self._json_list("getUpdatedSeries", fromDate=nbia_date(since))
+        return [Series.from_json(row) for row in rows if row.get("Collection", collection) == collection]
+
+    def changes_since(self, collection: str, since: date | None, modality: str | None = None) -> list[Series]:
+        """The series of every patient that is new or has an updated series since ``since``.
+
+        ``None`` lists the whole collection (a first poll). Patients are listed again in full
+        with getSeries, because getUpdatedSeries' rows carry fewer fields than getSeries'.
+        """
+        if since is None:
+            return self.series(collection, modality=modality)
+        patients = set(self.new_patients(collection, since))
+        patients |= {s.patient_id for s in self.updated_series(collection, since) if s.patient_id}
+        return [s for patient in sorted(patients) for s in self.series(collection, patient, modality)]
 
     def download_series(self, series: Series, landing_dir: Path) -> Path:
         """Download, validate and land one series as ``landing/<patient>/<series uid>/``."""
@@ -95,9 +159,11 @@ class TciaClient:
         target = Path(landing_dir) / patient / uid
         if target.exists():
             return target
-        content = self._get("getImage", NewFileNames="Yes", SeriesInstanceUID=series.series_uid).content
+        content = self._get("getImageWithMD5Hash", about=f"series {uid}", SeriesInstanceUID=series.series_uid).content
+        # FileSize counts the DICOM files; the zip compresses them, hence a loose bound.
         if series.file_size and len(content) < 0.5 * series.file_size:
-            raise TciaError(f"series {uid}: got {len(content):,} bytes, expected about {series.file_size:,}")
+            raise TciaError(f"series {uid}: got {len(content):,} bytes, expected about {series.file_size:,} "
+                            "(truncated download)")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = make_temp_dir(target.parent, prefix=".download-")  # group-readable like the cohort
         try:
@@ -111,22 +177,50 @@ class TciaClient:
         return target
 
 
+def nbia_date(day: date) -> str:
+    """NBIA's fromDate format: MM-DD-YYYY."""
+    return day.strftime("%m-%d-%Y")
+
+
+MD5_FILE = "md5hashes.csv"
+
+
+def _expected_md5(archive: zipfile.ZipFile) -> dict[str, str]:
+    if MD5_FILE not in archive.namelist():
+        return {}
+    text = archive.read(MD5_FILE).decode("utf-8-sig")
+    return {row["Filename"]: row["MD5Hash"].strip().lower() for row in csv.DictReader(io.StringIO(text))
+            if row.get("Filename") and row.get("MD5Hash")}
+
+
 def _extract_dicom_zip(content: bytes, folder: Path, uid: str) -> int:
     import pydicom
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except zipfile.BadZipFile:
-        raise TciaError(f"series {uid}: the download is not a valid zip (truncated?)") from None
+        raise TciaError(f"series {uid}: the download is not a valid zip (truncated download)") from None
     count = 0
     with archive:
-        if archive.testzip() is not None:
-            raise TciaError(f"series {uid}: the zip has a corrupt member")
+        try:
+            bad = archive.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError):
+            bad = "?"
+        if bad is not None:
+            raise TciaError(f"series {uid}: the zip has a corrupt member ({bad})")
+        expected = _expected_md5(archive)
         for member in archive.infolist():
             name = Path(member.filename).name
-            if member.is_dir() or not name or name.upper().startswith("LICENSE"):
+            if member.is_dir() or not name or name.upper().startswith("LICENSE") or name == MD5_FILE:
                 continue
             data = archive.read(member)
+            if expected:
+                digest = hashlib.md5(data).hexdigest()
+                if member.filename not in expected and name not in expected:
+                    raise TciaError(f"series {uid}: {name} is not listed in {MD5_FILE}")
+                if digest != expected.get(member.filename, expected.get(name)):
+                    raise TciaError(f"series {uid}: {name} has MD5 {digest}, {MD5_FILE} says "
+                                    f"{expected.get(member.filename, expected.get(name))} (corrupted download)")
             try:
                 pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
             except Exception:  # noqa: BLE001 - pydicom raises several kinds for bad files

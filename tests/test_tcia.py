@@ -1,127 +1,107 @@
-"""The TCIA client against a local HTTP server that answers like the NBIA v4 API."""
+"""The TCIA client, the TCIA sensor and the ``tcia_series`` asset against a local server that
+answers like the NBIA v4 API (tests/fake_nbia.py, which cites where each response shape comes from)."""
 
-import io
-import json
-import threading
-import zipfile
-from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from datetime import date, datetime, timedelta, timezone
 
-import numpy as np
+import dagster as dg
 import pytest
-import SimpleITK as sitk
 
+from orchestration.assets.tcia import tcia_series
+from orchestration.resources import TciaResource
+from orchestration.sensors import tcia_sensor
 from radiomics_core.imageio import read_image
-from radiomics_core.tcia import Series, TciaClient, TciaError
+from radiomics_core.tcia import RetryPolicy, Series, TciaClient, TciaError
+from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 
-UID = "1.3.6.1.4.1.14519.5.2.1.1"
-
-
-def dicom_zip(slices: int = 4, corrupt_member: bool = False) -> bytes:
-    buffer = io.BytesIO()
-    image = sitk.GetImageFromArray(np.arange(slices * 16 * 16, dtype=np.int16).reshape(slices, 16, 16))
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        import tempfile
-        from pathlib import Path
-        with tempfile.TemporaryDirectory() as tmp:
-            for k in range(slices):
-                sl = image[:, :, k]
-                for tag, value in {"0020|000e": UID, "0020|0013": str(k + 1), "0008|0060": "MR",
-                                   "0020|0032": f"0\\0\\{k}", "0020|0037": "1\\0\\0\\0\\1\\0"}.items():
-                    sl.SetMetaData(tag, value)
-                path = Path(tmp) / f"1-{k + 1:02d}.dcm"
-                writer.SetFileName(str(path))
-                writer.Execute(sl)
-                archive.writestr(path.name, b"not dicom" if corrupt_member and k == 0 else path.read_bytes())
-        archive.writestr("LICENSE", "CC BY 4.0")
-    return buffer.getvalue()
+PATIENT = "TCGA-02-0003"
+STUDY = f"{ROOT}.2.100"
+UID = f"{ROOT}.3.101"
 
 
-class FakeNbia(BaseHTTPRequestHandler):
-    """Answers getSeries, NewPatientsInCollection and getImage like the real API."""
-
-    series = [{"SeriesInstanceUID": UID, "PatientID": "TCGA-02-0003", "Modality": "MR",
-               "SeriesDescription": "AX T1 POST", "ImageCount": 4, "FileSize": 1000, "Extra": "ignored"}]
-    payload = b""
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        url = urlparse(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        FakeNbia.requests.append(self.path)
-        endpoint = url.path.rsplit("/", 1)[-1]
-        if endpoint == "getSeries":
-            if set(query) - {"Collection", "PatientID", "Modality"}:
-                return self._send(400, b"bad parameter")
-            rows = [s for s in self.series if query.get("PatientID") in (None, s["PatientID"])]
-            return self._send(200, json.dumps(rows).encode())
-        if endpoint == "NewPatientsInCollection":
-            return self._send(200, b"")  # the API's empty answer: 200 with an empty body
-        if endpoint == "getImage" and query.get("SeriesInstanceUID") == UID:
-            return self._send(200, FakeNbia.payload, "application/zip")
-        return self._send(404, b"")
-
-    def _send(self, status, body, kind="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def study(patient: str, study_uid: str, first_uid: int, released: date = date(2014, 6, 18)) -> list[NbiaSeries]:
+    """A TCGA-GBM-like study: the four structural series under their usual descriptions."""
+    descriptions = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR"]
+    return [NbiaSeries(patient, study_uid, f"{ROOT}.3.{first_uid + k}", d, released) for k, d in enumerate(descriptions)]
 
 
 @pytest.fixture()
-def client():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNbia)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    FakeNbia.payload = dicom_zip()
-    FakeNbia.requests = []
-    yield TciaClient(base_url=f"http://127.0.0.1:{server.server_port}/nbia-api/services/v4", timeout_s=5)
-    server.shutdown()
+def nbia():
+    state = NbiaState(series=study(PATIENT, STUDY, 101))
+    with FakeNbiaServer(state) as base_url:
+        yield state, base_url
 
 
-def test_series_are_listed_with_extra_fields_tolerated(client):
-    series = client.series("TCGA-GBM", modality="MR")
-    assert series == [Series(UID, "TCGA-02-0003", "MR", "AX T1 POST", 4, 1000)]
-    assert FakeNbia.requests[0].startswith("/nbia-api/services/v4/getSeries?Collection=TCGA-GBM")
+@pytest.fixture()
+def client(nbia):
+    return TciaClient(base_url=nbia[1], timeout_s=5, retry=RetryPolicy(attempts=3, backoff_s=0.01))
 
 
-def test_an_empty_body_means_no_new_patients(client):
+def first_series(client) -> Series:
+    return next(s for s in client.series("TCGA-GBM") if s.series_uid == UID)
+
+
+def test_series_are_listed_with_extra_fields_tolerated(client, nbia):
+    series = first_series(client)
+    assert series == Series(UID, PATIENT, "MR", "AX T1 POST GD", 4, series.file_size, STUDY)
+    assert nbia[0].requests[0].startswith("/nbia-api/services/v4/getSeries?Collection=TCGA-GBM")
+
+
+def test_an_empty_body_means_no_new_patients(client, nbia):
     assert client.new_patients("TCGA-GBM", date(2026, 1, 31)) == []
-    assert "fromDate=01-31-2026" in FakeNbia.requests[0]
+    assert "fromDate=01-31-2026" in nbia[0].requests[0]
+
+
+def test_changes_since_lists_only_new_and_updated_patients(client, nbia):
+    nbia[0].series += study("TCGA-06-0001", f"{ROOT}.2.200", 201, released=date(2026, 3, 2))
+    changed = client.changes_since("TCGA-GBM", date(2026, 3, 1), "MR")
+    assert {s.patient_id for s in changed} == {"TCGA-06-0001"} and len(changed) == 4
+    assert client.changes_since("TCGA-GBM", date(2026, 3, 3), "MR") == []
+    assert len(client.changes_since("TCGA-GBM", None, "MR")) == 8  # a first poll: everything
 
 
 def test_a_series_lands_as_a_readable_dicom_folder(client, tmp_path):
-    folder = client.download_series(client.series("TCGA-GBM")[0], tmp_path)
-    assert folder == tmp_path / "TCGA-02-0003" / UID
-    assert sorted(p.name for p in folder.iterdir()) == [f"1-0{k}.dcm" for k in range(1, 5)]
+    folder = client.download_series(first_series(client), tmp_path)
+    assert folder == tmp_path / PATIENT / UID
+    assert sorted(p.name for p in folder.iterdir()) == [f"{k:08d}.dcm" for k in range(1, 5)]
     assert read_image(folder).GetSize() == (16, 16, 4)
 
 
-def test_a_truncated_download_is_not_landed(client, tmp_path):
-    FakeNbia.payload = dicom_zip()[:300]
-    with pytest.raises(TciaError, match="not a valid zip|bytes"):
-        client.download_series(client.series("TCGA-GBM")[0], tmp_path)
+def test_429_and_timeouts_are_retried_with_backoff(nbia, tmp_path):
+    state, base_url = nbia
+    waits = []
+    client = TciaClient(base_url=base_url, timeout_s=0.3, retry=RetryPolicy(attempts=3, backoff_s=0.01),
+                        sleep=waits.append)
+    state.faults[UID] += ["429", "slow"]
+    assert client.download_series(first_series(client), tmp_path).is_dir()
+    assert len(state.downloads()) == 3 and waits == [0.01, 0.02]
+
+
+def test_a_server_error_that_persists_names_the_series(client, nbia, tmp_path):
+    nbia[0].faults[UID] += ["500"] * 3
+    with pytest.raises(TciaError, match=f"series {UID}: getImageWithMD5Hash: HTTP 500 after 3 attempts"):
+        client.download_series(first_series(client), tmp_path)
+    assert not (tmp_path / PATIENT).exists() or list((tmp_path / PATIENT).iterdir()) == []
+
+
+def test_a_truncated_download_is_not_landed(client, nbia, tmp_path):
+    nbia[0].faults[UID].append("truncate")
+    with pytest.raises(TciaError, match=f"series {UID}: .*truncated download"):
+        client.download_series(first_series(client), tmp_path)
     assert list(tmp_path.rglob("*.dcm")) == []
 
 
-def test_a_non_dicom_member_is_refused(client, tmp_path):
-    FakeNbia.payload = dicom_zip(corrupt_member=True)
-    with pytest.raises(TciaError, match="not readable DICOM"):
-        client.download_series(client.series("TCGA-GBM")[0], tmp_path)
-    assert list(tmp_path.rglob("*.dcm")) == []  # the staging folder is gone
+def test_a_wrong_md5_is_refused(client, nbia, tmp_path):
+    nbia[0].faults[UID].append("bad-md5")
+    with pytest.raises(TciaError, match=f"series {UID}: 00000001.dcm has MD5 .*corrupted download"):
+        client.download_series(first_series(client), tmp_path)
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / PATIENT])  # the staging folder is gone
 
 
 def test_a_missing_image_is_refused(client, tmp_path):
-    FakeNbia.payload = dicom_zip(slices=3)
-    with pytest.raises(TciaError, match="3 DICOM files, the API listed 4"):
-        client.download_series(client.series("TCGA-GBM")[0], tmp_path)
+    listed = first_series(client)
+    with pytest.raises(TciaError, match="4 DICOM files, the API listed 5"):
+        client.download_series(Series(UID, PATIENT, "MR", "", 5, None), tmp_path)
+    assert listed.image_count == 4
 
 
 def test_ids_that_would_escape_the_landing_folder_are_refused(client, tmp_path):
@@ -134,16 +114,74 @@ def test_http_errors_are_reported(client):
         client._get("getSeries", Collection="X", Bogus="1")
 
 
-def test_the_poller_sensor_lands_new_series_once(client, tmp_path):
-    import dagster as dg
+# --- the sensor and the asset on a real instance -------------------------------------------------
 
-    from orchestration.resources import TciaResource
-    from orchestration.sensors import tcia_poller
+def poll(instance, tcia, cursor):
+    """One sensor tick, applied as the daemon would: partitions added, runs materialized."""
+    result = tcia_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"tcia": tcia}))
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    runs = {}
+    for request in result.run_requests or []:
+        runs[request.partition_key] = dg.materialize(
+            [tcia_series], instance=instance, partition_key=request.partition_key, resources={"tcia": tcia},
+            run_config=request.run_config, raise_on_error=False)
+    return result, runs
 
-    tcia = TciaResource(base_url=client.base_url, collection="TCGA-GBM", landing_dir=str(tmp_path))
-    with dg.DagsterInstance.ephemeral() as instance:
-        first = tcia_poller(dg.build_sensor_context(instance=instance, resources={"tcia": tcia}))
-        second = tcia_poller(dg.build_sensor_context(instance=instance, resources={"tcia": tcia}))
-    assert "1 new series landed" in first.skip_message
-    assert "0 new series landed" in second.skip_message
-    assert len(list((tmp_path / "TCGA-02-0003" / UID).glob("*.dcm"))) == 4
+
+def failure_message(run) -> str:
+    failures = [e for e in run.all_events if e.is_step_failure]
+    data = failures[0].step_failure_data
+    return data.user_failure_data.description if data.user_failure_data else data.error.message
+
+
+def test_the_sensor_requests_new_series_once_and_runs_download_them(nbia, tmp_path):
+    state, base_url = nbia
+    tcia = TciaResource(base_url=base_url, collection="TCGA-GBM", landing_dir=str(tmp_path),
+                        retry_attempts=2, backoff_s=0.01)
+    today = datetime.now(timezone.utc).date()
+    with dg.instance_for_test() as instance:
+        first, runs = poll(instance, tcia, None)
+        assert sorted(runs) == sorted(s.series_uid for s in state.series)
+        assert all(run.success for run in runs.values()) and first.cursor == today.isoformat()
+        assert len(state.downloads()) == 4 and "NewPatientsInCollection" not in "".join(state.requests)
+
+        # A new patient on the second poll; one of its series fails each way, once.
+        state.series += study("TCGA-06-0001", f"{ROOT}.2.200", 201, released=today)
+        uids = [f"{ROOT}.3.{k}" for k in range(201, 205)]
+        state.faults[uids[0]].append("429")
+        state.faults[uids[1]] += ["500", "500"]
+        state.faults[uids[2]].append("truncate")
+        state.faults[uids[3]].append("bad-md5")
+        state.requests.clear()
+        second, runs = poll(instance, tcia, first.cursor)
+        assert f"fromDate={today - timedelta(days=1):%m-%d-%Y}" in state.requests[0]
+        assert sorted(runs) == uids and runs[uids[0]].success
+        assert "HTTP 500 after 2 attempts" in failure_message(runs[uids[1]])
+        assert "truncated download" in failure_message(runs[uids[2]])
+        assert "has MD5" in failure_message(runs[uids[3]])
+        for uid in uids[1:]:
+            assert f"series {uid}" in failure_message(runs[uid])
+            assert not (tmp_path / "TCGA-06-0001" / uid).exists()
+
+        state.requests.clear()
+        third, runs = poll(instance, tcia, second.cursor)
+        assert runs == {} and not third.dynamic_partitions_requests and state.downloads() == []
+        assert "no new series" in third.skip_reason.skip_message
+
+        # Rerunning a failed partition (as from the UI) lands it; landed series are untouched.
+        landed = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.dcm")}
+        rerun = dg.materialize([tcia_series], instance=instance, partition_key=uids[3], resources={"tcia": tcia},
+                               run_config=second.run_requests[3].run_config)
+        assert rerun.success
+        assert all(p.stat().st_mtime_ns == t for p, t in landed.items()) and len(landed) == 5 * 4
+        assert len(list((tmp_path / "TCGA-06-0001" / uids[3]).glob("*.dcm"))) == 4
+        assert not list(tmp_path.rglob(".download-*"))
+
+
+def test_a_failed_poll_keeps_the_cursor(tmp_path):
+    tcia = TciaResource(base_url="http://127.0.0.1:9/nbia-api/services/v4", landing_dir=str(tmp_path),
+                        retry_attempts=1, timeout_s=1)
+    with dg.instance_for_test() as instance:
+        result = tcia_sensor(dg.build_sensor_context(instance=instance, cursor="2026-03-01", resources={"tcia": tcia}))
+    assert result.cursor is None and "NBIA did not answer" in result.skip_reason.skip_message

@@ -1,0 +1,52 @@
+"""TCIA series as assets: one dynamic partition per NBIA series, downloaded in its own run.
+
+``tcia_sensor`` (orchestration/sensors.py) only lists what changed and adds partitions; the
+download, its retries and its checks happen here, in a run, where a slow or failing series
+fails its own partition and never stalls the sensor's tick.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.resources import TciaResource
+from radiomics_core.tcia import Series, TciaError
+
+tcia_series_partitions = dg.DynamicPartitionsDefinition(name="tcia_series")
+
+
+class TciaSeriesConfig(dg.Config):
+    """What getSeries said about the series; the sensor fills it in from the listing it polled."""
+
+    patient_id: str
+    study_uid: str = ""
+    modality: str = "MR"
+    description: str = ""
+    image_count: int = 0  # 0: not listed
+    file_size: int = 0
+
+    def series(self, series_uid: str) -> Series:
+        return Series(series_uid, self.patient_id, self.modality, self.description,
+                      self.image_count or None, self.file_size or None, self.study_uid)
+
+    @classmethod
+    def run_config(cls, series: Series) -> dg.RunConfig:
+        return dg.RunConfig(ops={"tcia_series": cls(
+            patient_id=series.patient_id, study_uid=series.study_uid, modality=series.modality,
+            description=series.description, image_count=series.image_count or 0,
+            file_size=series.file_size or 0)})
+
+
+@dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"})
+def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tcia: TciaResource) -> dg.MaterializeResult:
+    """One NBIA series, verified (MD5, zip, image count, DICOM) and landed as
+    ``<landing>/<patient>/<series uid>/``; a series already landed is not downloaded again."""
+    series = config.series(context.partition_key)
+    try:
+        folder = tcia.client().download_series(series, Path(tcia.landing_dir))
+    except TciaError as error:
+        raise dg.Failure(description=str(error),
+                         metadata={"series": series.series_uid, "patient": series.patient_id}) from None
+    return dg.MaterializeResult(metadata={
+        "patient": series.patient_id, "study": series.study_uid, "description": series.description,
+        "images": len(list(folder.iterdir())), "folder": dg.MetadataValue.path(str(folder))})

@@ -1,0 +1,195 @@
+"""A local HTTP server that answers like TCIA's NBIA REST API v4, with faults on demand.
+
+Response shapes follow the real API as public client code records it:
+- ``getSeries`` rows (SeriesInstanceUID, StudyInstanceUID, Modality, SeriesDescription,
+  PatientID, Collection, ImageCount, FileSize, DateReleased, ...) and the rule that unknown query
+  parameters get HTTP 400: tcia-utils 3.3.5 ``nbia.getSeries`` and ../shared/docs/data-formats.md.
+- ``NewPatientsInCollection?Collection=&fromDate=MM-DD-YYYY`` rows with ``PatientId`` (lower-case
+  d) and ``getUpdatedSeries?fromDate=MM-DD-YYYY``; an empty result is HTTP 200 with an empty body:
+  tcia-utils 3.3.5 ``nbia.getNewPatientsInCollection`` / ``getUpdatedSeries``. The rows of
+  getUpdatedSeries are served in getSeries' shape; the client reads only SeriesInstanceUID,
+  PatientID and Collection from them, then asks getSeries again.
+- ``getImageWithMD5Hash?SeriesInstanceUID=``: a zip of ``00000001.dcm``... plus ``md5hashes.csv``
+  with the header ``Filename,MD5Hash``, as NBIA's own service writes it (the NBIA server's
+  GetImageWithMD5Hash resource; MONAI's ``download_tcia_series_instance`` reads the same file).
+
+DICOM files are written by SimpleITK from a small phantom. Faults are queued per series UID and
+consumed one per request: ``"429"``, ``"500"``, ``"truncate"``, ``"bad-md5"``, ``"slow"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+import threading
+import time
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import SimpleITK as sitk
+
+COLLECTION = "TCGA-GBM"
+ROOT = "1.3.6.1.4.1.14519.5.2.1"
+
+
+@lru_cache(maxsize=64)
+def dicom_files(patient_id: str, study_uid: str, series_uid: str, description: str, slices: int = 4,
+                size: int = 16, seed: int = 0) -> tuple[tuple[str, bytes], ...]:
+    """One MR series of a tiny phantom (a bright ball) as DICOM files named like NBIA's zip."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[:slices, :size, :size]
+    ball = ((z - slices / 2) ** 2 * 9 + (y - size / 2) ** 2 + (x - size / 2) ** 2) < (size / 3) ** 2
+    volume = (200 + 400 * ball + rng.normal(0, 10, ball.shape)).astype(np.int16)
+    image = sitk.GetImageFromArray(volume)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    files = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(slices):
+            sl = image[:, :, k]
+            tags = {"0010|0020": patient_id, "0020|000d": study_uid, "0020|000e": series_uid,
+                    "0008|0018": f"{series_uid}.{k + 1}", "0008|0060": "MR", "0008|103e": description,
+                    "0020|0013": str(k + 1), "0020|0032": f"0\\0\\{3.0 * k}", "0020|0037": "1\\0\\0\\0\\1\\0",
+                    "0028|0030": "1\\1", "0018|0050": "3"}
+            for tag, value in tags.items():
+                sl.SetMetaData(tag, value)
+            path = Path(tmp) / f"{k + 1:08d}.dcm"
+            writer.SetFileName(str(path))
+            writer.Execute(sl)
+            files.append((path.name, path.read_bytes()))
+    return tuple(files)
+
+
+def series_zip(files, corrupt_member: bool = False, bad_md5: bool = False, md5: bool = True) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        lines = ["Filename,MD5Hash"]
+        for k, (name, data) in enumerate(files):
+            archive.writestr(name, b"not dicom" if corrupt_member and k == 0 else data)
+            digest = hashlib.md5(data).hexdigest()
+            lines.append(f"{name},{'0' * 32 if bad_md5 and k == 0 else digest}")
+        if md5:
+            archive.writestr("md5hashes.csv", "\n".join(lines) + "\n")
+        archive.writestr("LICENSE", "CC BY 3.0")
+    return buffer.getvalue()
+
+
+@dataclass
+class NbiaSeries:
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    description: str
+    released: date = date(2014, 6, 18)
+    slices: int = 4
+
+    def files(self):
+        return dicom_files(self.patient_id, self.study_uid, self.series_uid, self.description, self.slices)
+
+    def row(self) -> dict:
+        return {"SeriesInstanceUID": self.series_uid, "StudyInstanceUID": self.study_uid, "Modality": "MR",
+                "ProtocolName": self.description, "SeriesDate": "1997-06-19", "SeriesDescription": self.description,
+                "BodyPartExamined": "BRAIN", "SeriesNumber": "5", "Collection": COLLECTION, "PatientID": self.patient_id,
+                "Manufacturer": "GE MEDICAL SYSTEMS", "ImageCount": self.slices,
+                "TimeStamp": f"{self.released:%Y-%m-%d} 00:00:00.0", "LicenseName": "Creative Commons Attribution 3.0 Unported License",
+                "FileSize": sum(len(d) for _, d in self.files()), "DateReleased": f"{self.released:%Y-%m-%d} 00:00:00.0"}
+
+
+@dataclass
+class NbiaState:
+    series: list[NbiaSeries] = field(default_factory=list)
+    faults: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    requests: list[str] = field(default_factory=list)
+
+    def downloads(self) -> list[str]:
+        return [r for r in self.requests if "getImage" in r]
+
+
+def _from_date(query: dict) -> date:
+    return datetime.strptime(query["fromDate"], "%m-%d-%Y").date()
+
+
+def handler_for(state: NbiaState):
+    class FakeNbia(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            state.requests.append(self.path)
+            endpoint = url.path.rsplit("/", 1)[-1]
+            if endpoint == "getSeries":
+                if set(query) - {"Collection", "PatientID", "StudyInstanceUID", "Modality"}:
+                    return self._send(400, b"bad parameter")
+                rows = [s.row() for s in state.series if query.get("PatientID") in (None, s.patient_id)
+                        and query.get("Modality") in (None, "MR")]
+                return self._json(rows)
+            if endpoint == "NewPatientsInCollection":
+                since = _from_date(query)
+                first = {}
+                for s in state.series:
+                    first[s.patient_id] = min(first.get(s.patient_id, s.released), s.released)
+                return self._json([{"PatientId": p, "PatientName": p, "PatientSex": "M", "Collection": COLLECTION}
+                                   for p, day in sorted(first.items()) if day >= since])
+            if endpoint == "getUpdatedSeries":
+                since = _from_date(query)
+                return self._json([s.row() for s in state.series if s.released >= since])
+            if endpoint in ("getImage", "getImageWithMD5Hash"):
+                match = [s for s in state.series if s.series_uid == query.get("SeriesInstanceUID")]
+                if not match:
+                    return self._send(404, b"")
+                fault = state.faults[match[0].series_uid].pop(0) if state.faults[match[0].series_uid] else ""
+                if fault in ("429", "500"):
+                    return self._send(int(fault), b"", headers={"Retry-After": "0"} if fault == "429" else {})
+                if fault == "slow":
+                    time.sleep(1.0)
+                payload = series_zip(match[0].files(), bad_md5=fault == "bad-md5",
+                                     md5=endpoint == "getImageWithMD5Hash")
+                if fault == "truncate":
+                    payload = payload[: len(payload) * 2 // 3]
+                return self._send(200, payload, "application/zip")
+            return self._send(404, b"")
+
+        def _json(self, rows):
+            # The API's empty answer is HTTP 200 with an empty body, not "[]".
+            return self._send(200, json.dumps(rows).encode() if rows else b"")
+
+        def _send(self, status, body, kind="application/json", headers=None):
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    return FakeNbia
+
+
+class FakeNbiaServer:
+    """``with FakeNbiaServer(state) as base_url:`` serves on 127.0.0.1 only."""
+
+    def __init__(self, state: NbiaState):
+        self.state = state
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_port}/nbia-api/services/v4"
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
