@@ -90,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from orchestration.runner import default_dagster_home, open_instance, run_cohort
+    from radiomics_core.tasks import TOO_FEW_CASES
 
     home = default_dagster_home(args.data_dir)
     try:
@@ -109,9 +110,15 @@ def _run(args: argparse.Namespace) -> int:
         bar = progress.add_task("patients", total=len(patients))
         summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
                              on_patient=lambda _: progress.advance(bar))
-    console.print(f"[bold]{len(summary.succeeded)} runs succeeded, {len(summary.failed)} failed[/bold]")
-    for outcome in summary.failed:
-        console.print(f"  FAILED {outcome.job} {outcome.partition}: {outcome.error}")
+    # A task without enough cases is reported as its reason alone: the imaging work stands.
+    skipped = [o for o in summary.failed if TOO_FEW_CASES in o.error]
+    failed = [o for o in summary.failed if o not in skipped]
+    console.print(f"[bold]{len(summary.succeeded)} runs succeeded, {len(failed)} failed"
+                  + (f", {len(skipped)} tasks not fitted[/bold]" if skipped else "[/bold]"))
+    for outcome in failed:
+        console.print(f"  FAILED {outcome.job} {outcome.partition}: {outcome.error}", soft_wrap=True)
+    for outcome in skipped:
+        console.print(f"  {outcome.error}", soft_wrap=True, markup=False)
     console.print(f"warehouse: {pipeline.warehouse().database}")
     failed_patients = {o.partition.split("|")[0] for o in summary.failed if "raw_scans" in o.job}
     return 0 if set(patients) - failed_patients else 1

@@ -98,17 +98,29 @@ def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
 def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.DagsterInstance) -> PartitionOutcome:
     # Console output stays quiet (the CLI shows progress); every event still goes to the
     # instance, so the Dagster UI shows the full logs of each run.
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    # A failure reaches the console as the CLI's one-line summary, not as a stack trace.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=instance, asset_selection=list(stage.assets), raise_on_error=False,
                                     run_config=quiet, partition_key=run.get("partition_key"), tags=run.get("tags"))
     error = ""
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = failures[0].step_failure_data.error.message.strip().splitlines()[0] if failures else "run failed"
+        error = _failure_line(failures[0].step_failure_data) if failures else "run failed"
     tags = run.get("tags") or {}
     partition = run.get("partition_key") or f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}"
     return PartitionOutcome(stage.name, partition, result.success, error)
+
+
+def _failure_line(failure) -> str:
+    """A step failure in one line: a ``dg.Failure``'s description, else the innermost error (the
+    user code's exception, not Dagster's wrapper around it)."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip().splitlines()[0]
+    error = failure.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0]
 
 
 def _stage_keys(stage: Stage, pipeline: PipelineResource, patient_id: str | None) -> list[str]:

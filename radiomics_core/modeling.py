@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radiomics_core.selection import RECIPES, make_classifier, selected_coefficients
-from radiomics_core.tasks import TaskConfig
+from radiomics_core.tasks import TaskConfig, TooFewCases, too_few_cases_reason
 
 CLINICAL_VARIABLES = ("age", "sex_male")
 
@@ -76,7 +76,11 @@ def _cv_scores(pipeline_factory, X: pd.DataFrame, y: pd.Series, seed: int) -> pd
 
 def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matrices: dict[float, pd.DataFrame],
                     clinical: pd.DataFrame) -> list[FittedModel]:
-    """Every model of one task. ``matrices`` maps ring mm (0 = VOI_T) to wide feature tables."""
+    """Every model of one task. ``matrices`` maps ring mm (0 = VOI_T) to wide feature tables.
+
+    Raises TooFewCases (a one-line reason) before any fitting when the patients with labels and
+    features in every matrix are too few per class (``radiomics_core.tasks.MIN_TRAIN_PER_CLASS``).
+    """
     def radiomics_pipeline() -> Pipeline:
         return RECIPES[task.name](task.seed, task.classifier)
 
@@ -84,9 +88,10 @@ def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matr
     for matrix in matrices.values():
         patients = patients.intersection(matrix.index)
     y = labels.loc[patients]
+    reason = too_few_cases_reason(task, y, splits.reindex(patients))
+    if reason:
+        raise TooFewCases(reason)
     train = patients[splits.loc[patients] == "train"]
-    if y.loc[train].nunique() < 2:
-        raise ValueError(f"task {task.name}: the training split needs both classes (have {len(train)} cases)")
 
     models: list[FittedModel] = []
     voi_t = matrices[0.0].loc[patients]

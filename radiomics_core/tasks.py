@@ -37,6 +37,46 @@ TASKS = {
     "mgmt": TaskConfig("mgmt", 0.2),  # thesis Part II: 8:2
 }
 
+# The fewest cases per class a task can be fitted and evaluated with. Train: the Clinical-Omics
+# radscore is chosen by cross-validation on train, and each CV fold's training part still runs
+# LassoCV's own stratified CV, which needs 2 per class; 3 per class in train is the least for
+# which that holds. The SVM's probability calibration (CalibratedClassifierCV, 5 stratified folds)
+# runs inside those folds too, so it needs 5 per class there: 7 per class in train. Test: one
+# per class, so test metrics exist at all (they mean little at that size; the dashboard warns).
+MIN_TRAIN_PER_CLASS = {"logistic": 3, "random_forest": 3, "svm": 7}
+MIN_TEST_PER_CLASS = 1
+TOO_FEW_CASES = "too few cases"  # how a reason below starts after the task name
+
+
+class TooFewCases(ValueError):
+    """A task has too few usable cases per class to fit its models; the message is one line."""
+
+
+def cases_needed_per_class(task: TaskConfig) -> int:
+    """The smallest class size whose first split (``assign_splits``) meets both minimums."""
+    need_train = MIN_TRAIN_PER_CLASS.get(task.classifier, max(MIN_TRAIN_PER_CLASS.values()))
+    n = need_train + MIN_TEST_PER_CLASS
+    while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
+        n += 1
+    return n
+
+
+def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series) -> str | None:
+    """A one-line reason when the usable cases (``labels`` of the patients with features, and
+    their ``splits``) cannot fit the task's models, else None."""
+    need_train = MIN_TRAIN_PER_CLASS.get(task.classifier, max(MIN_TRAIN_PER_CLASS.values()))
+    names = CLASS_NAMES.get(task.name, ("class 0", "class 1"))
+    splits = splits.reindex(labels.index)
+    counts = {(split, value): int(((splits == split) & (labels == value)).sum())
+              for split in ("train", "test") for value in (0, 1)}
+    if all(counts[("train", v)] >= need_train and counts[("test", v)] >= MIN_TEST_PER_CLASS for v in (0, 1)):
+        return None
+    have = ", ".join(f"{counts[('train', v)] + counts[('test', v)]} {names[v]} "
+                     f"({counts[('train', v)]} train / {counts[('test', v)]} test)" for v in (0, 1))
+    return (f"task {task.name}: {TOO_FEW_CASES}: usable {have}; needs at least {need_train} per class in train and "
+            f"{MIN_TEST_PER_CLASS} in test ({cases_needed_per_class(task)} per class with a "
+            f"{1 - task.test_fraction:.0%}/{task.test_fraction:.0%} split, {task.classifier})")
+
 
 def _unit_hash(patient_id: str, seed: int) -> float:
     digest = hashlib.sha256(f"{seed}:{patient_id}".encode()).digest()

@@ -12,7 +12,7 @@ from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import CLASS_NAMES, assign_splits
+from radiomics_core.tasks import CLASS_NAMES, TooFewCases, assign_splits
 from warehouse import queries
 
 
@@ -74,12 +74,14 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         task = pipeline.task(context.partition_key)
         warehouse = pipeline.warehouse()
         split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
-        if split_rows.empty or split_rows.label.nunique() < 2:
-            raise dg.Failure(description=f"task {task.name}: needs patients of both classes (have {len(split_rows)})")
         matrices = {ring_mm(ring): table for ring, table in feature_tables.items() if len(table)}
         if 0.0 not in matrices:
             raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
-        models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
+        try:
+            models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
+        except TooFewCases as reason:
+            # The reason is the whole story (counts per class and what is needed): no retry helps.
+            raise dg.Failure(description=str(reason), allow_retries=False) from None
         warehouse.write_partition("selected_features", task.name, selected_features_table(task.name, models))
         context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
         context.add_output_metadata({

@@ -1,0 +1,86 @@
+"""A task with too few usable cases per class says so in one line and never reaches sklearn;
+the imaging work of the run still counts (exit status 0)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiomics_core.modeling import fit_task_models
+from radiomics_core.tasks import (
+    MIN_TEST_PER_CLASS,
+    MIN_TRAIN_PER_CLASS,
+    TASKS,
+    TOO_FEW_CASES,
+    TooFewCases,
+    assign_splits,
+    cases_needed_per_class,
+    too_few_cases_reason,
+)
+
+
+def _task_data(per_class: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i:02d}" for i in range(2 * per_class)]
+    labels = pd.Series([i % 2 for i in range(len(ids))], index=ids)
+    matrices = {ring: pd.DataFrame(rng.normal(size=(len(ids), 12)) + 0.5 * labels.values[:, None], index=ids,
+                                   columns=[f"f{j}" for j in range(12)]) for ring in (0.0, 1.0)}
+    clinical = pd.DataFrame({"patient_id": ids, "age": rng.normal(55, 10, len(ids)),
+                             "sex": ["M", "F"] * per_class})
+    return labels, matrices, clinical
+
+
+@pytest.mark.parametrize("name", ["grade", "mgmt"])
+@pytest.mark.parametrize("classifier", ["logistic", "random_forest", "svm"])
+def test_the_documented_minimum_fits_and_one_less_is_refused_before_sklearn(name, classifier):
+    task = replace(TASKS[name], classifier=classifier)
+    need = cases_needed_per_class(task)
+    labels, matrices, clinical = _task_data(need)
+    splits = assign_splits(labels, task)
+    assert too_few_cases_reason(task, labels, splits) is None
+    assert fit_task_models(task, labels, splits, matrices, clinical)
+
+    labels, matrices, clinical = _task_data(need - 1)
+    with pytest.raises(TooFewCases) as refused:
+        fit_task_models(task, labels, assign_splits(labels, task), matrices, clinical)
+    reason = str(refused.value)
+    assert "\n" not in reason and reason.startswith(f"task {name}: {TOO_FEW_CASES}")
+    assert f"needs at least {MIN_TRAIN_PER_CLASS[classifier]} per class in train" in reason
+    assert f"{need} per class" in reason
+
+
+def test_minimums_follow_the_split_ratio():
+    # 7:3 and 8:2 both put 1 of 4 in test and leave 3 in train.
+    assert cases_needed_per_class(TASKS["grade"]) == 4 and cases_needed_per_class(TASKS["mgmt"]) == 4
+    assert MIN_TEST_PER_CLASS == 1
+
+
+def test_the_reason_counts_usable_cases_per_class_and_split():
+    labels = pd.Series([1, 1, 1, 0], index=["a", "b", "c", "d"])
+    splits = pd.Series(["train", "train", "test", "train"], index=labels.index)
+    reason = too_few_cases_reason(TASKS["grade"], labels, splits)
+    assert "1 WHO 2-3 (1 train / 0 test), 3 WHO 4 (2 train / 1 test)" in reason
+
+
+@pytest.mark.slow
+def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, monkeypatch, capsys):
+    from orchestration.cli import main
+    from tests.builders import write_ucsf_cohort
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    cohort = write_ucsf_cohort(tmp_path / "cohort", n=6)
+    status = main(["run", str(cohort), "--data-dir", str(tmp_path / "data"), "--params", "demo", "--rings", "1",
+                   "--workers", "1"])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert status == 0, text
+    lines = [line.strip() for line in text.splitlines() if TOO_FEW_CASES in line]
+    # Grade: 3 WHO 2-3 and 3 WHO 4 (2 train / 1 test each); MGMT: the 3 grade-4 cases are all methylated.
+    assert lines == [
+        "task grade: too few cases: usable 3 WHO 2-3 (2 train / 1 test), 3 WHO 4 (2 train / 1 test); "
+        "needs at least 3 per class in train and 1 in test (4 per class with a 70%/30% split, logistic)",
+        "task mgmt: too few cases: usable 0 unmethylated (0 train / 0 test), 3 methylated (2 train / 1 test); "
+        "needs at least 3 per class in train and 1 in test (4 per class with a 80%/20% split, logistic)",
+    ], text
+    assert "Traceback" not in text and "Stack Trace" not in text and "FAILED" not in text
