@@ -5,10 +5,13 @@ columns match the warehouse tables."""
 from __future__ import annotations
 
 import itertools
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, confusion_matrix, f1_score, roc_curve
 
 from radiomics_core.modeling import FittedModel
@@ -35,6 +38,77 @@ def threshold_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> dic
     }
 
 
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Percentile intervals for the thresholded metrics from a stratified bootstrap."""
+
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+
+THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "f1")
+
+
+def bootstrap_intervals(y: np.ndarray, score: np.ndarray, threshold: float,
+                        config: BootstrapConfig = BootstrapConfig()) -> dict[str, float]:
+    """``<metric>_low`` / ``<metric>_high`` for accuracy, sensitivity, specificity and F1 at a
+    fixed threshold, plus ``bootstrap_resamples``.
+
+    Resampling is stratified (each class resampled within itself, keeping its size), so every
+    resample has both classes and sensitivity and specificity are always defined. The threshold
+    stays the one chosen on train: the interval is for this split's metrics at that threshold.
+    """
+    y = np.asarray(y).astype(int)
+    predicted = (np.asarray(score) >= threshold).astype(int)
+    rng = np.random.default_rng(config.seed)
+    positives, negatives = predicted[y == 1], predicted[y == 0]
+    # Each resample's true positives and false positives: resampled predictions within a class.
+    tp = positives[rng.integers(0, len(positives), (config.resamples, len(positives)))].sum(axis=1)
+    fp = negatives[rng.integers(0, len(negatives), (config.resamples, len(negatives)))].sum(axis=1)
+    fn, tn = len(positives) - tp, len(negatives) - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = {
+            "accuracy": (tp + tn) / len(y),
+            "sensitivity": tp / len(positives),
+            "specificity": tn / len(negatives),
+            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
+        }
+    tail = (1 - config.level) / 2 * 100
+    out: dict[str, float] = {"bootstrap_resamples": config.resamples}
+    for name, values in draws.items():
+        out[f"{name}_low"], out[f"{name}_high"] = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+    return out
+
+
+def calibration_bins(y: np.ndarray, score: np.ndarray, n_bins: int = 5) -> pd.DataFrame:
+    """Mean predicted probability, observed fraction of class 1 and the number of cases in each
+    non-empty quantile bin (sklearn's ``calibration_curve(strategy="quantile")`` bins, with counts)."""
+    y, score = np.asarray(y).astype(float), np.asarray(score, dtype=float)
+    edges = np.percentile(score, np.linspace(0, 100, n_bins + 1))
+    bins = np.searchsorted(edges[1:-1], score)
+    count = np.bincount(bins, minlength=n_bins)
+    kept = count > 0
+    return pd.DataFrame({
+        "predicted": np.bincount(bins, weights=score, minlength=n_bins)[kept] / count[kept],
+        "observed": np.bincount(bins, weights=y, minlength=n_bins)[kept] / count[kept],
+        "count": count[kept].astype(int),
+    })
+
+
+def calibration_slope_intercept(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """Logistic recalibration: y ~ intercept + slope * logit(score), unpenalized. A calibrated
+    model has slope 1 and intercept 0; slope < 1 means overfitted (too extreme) probabilities.
+    On separable data the maximum-likelihood slope is unbounded; the solver's last iterate is
+    returned (very large), which reads correctly as "far from calibrated"."""
+    p = np.clip(np.asarray(score, dtype=float), 1e-6, 1 - 1e-6)
+    logit = np.log(p / (1 - p)).reshape(-1, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(C=np.inf, max_iter=1000).fit(logit, np.asarray(y).astype(int))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
 def net_benefit(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Decision-curve net benefit: TP/n - FP/n * pt / (1 - pt) at each threshold probability pt."""
     n = len(y)
@@ -47,7 +121,8 @@ def net_benefit(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> np.
     return np.array(out)
 
 
-def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd.Series) -> dict[str, pd.DataFrame]:
+def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd.Series,
+             bootstrap: BootstrapConfig = BootstrapConfig()) -> dict[str, pd.DataFrame]:
     """All evaluation tables for one task's models."""
     metrics, roc, calib, decision, predictions, delong = [], [], [], [], [], []
     thresholds_dc = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -64,14 +139,14 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
             if len(np.unique(y)) < 2:
                 continue
             auc, low, high = auc_ci(y, s)
+            slope, intercept = calibration_slope_intercept(y, s)
             metrics.append({**key, "n": len(y), "auc": auc, "auc_low": low, "auc_high": high, "threshold": cut,
-                            "brier": brier_score_loss(y, s), **threshold_metrics(y, s, cut)})
+                            "brier": brier_score_loss(y, s), **threshold_metrics(y, s, cut),
+                            **bootstrap_intervals(y, s, cut, bootstrap),
+                            "calibration_slope": slope, "calibration_intercept": intercept})
             fpr, tpr, thr = roc_curve(y, s)
             roc.extend({**key, "fpr": f, "tpr": t, "threshold": min(float(h), 1.0)} for f, t, h in zip(fpr, tpr, thr))
-            observed, predicted = calibration_curve(y, s, n_bins=5, strategy="quantile")
-            counts = np.full(len(observed), len(y) // max(len(observed), 1))
-            calib.extend({**key, "predicted": p, "observed": o, "count": int(c)}
-                         for p, o, c in zip(predicted, observed, counts))
+            calib.extend({**key, **row} for row in calibration_bins(y, s).to_dict("records"))
             decision.extend({**key, "threshold": t, "net_benefit": nb}
                             for t, nb in zip(thresholds_dc, net_benefit(y, s, thresholds_dc)))
     for split in SPLITS:

@@ -9,7 +9,7 @@ whenever a table's columns change.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # table -> ordered (column, DuckDB type)
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -40,6 +40,12 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("auc", "DOUBLE"), ("auc_low", "DOUBLE"), ("auc_high", "DOUBLE"), ("accuracy", "DOUBLE"),
         ("sensitivity", "DOUBLE"), ("specificity", "DOUBLE"), ("f1", "DOUBLE"), ("threshold", "DOUBLE"),
         ("brier", "DOUBLE"),
+        # Percentile intervals from a stratified bootstrap at the train threshold (evaluation.bootstrap_intervals).
+        ("accuracy_low", "DOUBLE"), ("accuracy_high", "DOUBLE"), ("sensitivity_low", "DOUBLE"),
+        ("sensitivity_high", "DOUBLE"), ("specificity_low", "DOUBLE"), ("specificity_high", "DOUBLE"),
+        ("f1_low", "DOUBLE"), ("f1_high", "DOUBLE"), ("bootstrap_resamples", "INTEGER"),
+        # Logistic recalibration on the logit of the predicted probability (1 and 0 when calibrated).
+        ("calibration_slope", "DOUBLE"), ("calibration_intercept", "DOUBLE"),
     ),
     "roc_points": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
