@@ -1,0 +1,80 @@
+"""Landed DICOM series (written by SimpleITK from tests/fake_nbia.py's phantom) become cases."""
+
+from pathlib import Path
+
+import pytest
+import SimpleITK as sitk
+
+from radiomics_core.cohort import read_cohort
+from radiomics_core.dicom_cases import SequenceRule, assemble_cases, series_volume
+from tests.fake_nbia import ROOT, dicom_files
+
+DESCRIPTIONS = {"AX T1 POST GD": "T1c", "AX T1": "T1", "AX T2 FSE": "T2", "AX FLAIR": "FLAIR"}
+
+
+def land(landing: Path, patient: str, descriptions=DESCRIPTIONS, skip_slice: str | None = None) -> None:
+    study = f"{ROOT}.2.{abs(hash(patient)) % 1000}"
+    for k, description in enumerate(descriptions):
+        uid = f"{study}.{k}"
+        folder = landing / patient / uid
+        folder.mkdir(parents=True)
+        for name, data in dicom_files(patient, study, uid, description):
+            if not (description == skip_slice and name == "00000002.dcm"):
+                (folder / name).write_bytes(data)
+
+
+def segmentation_for(landing: Path, patient: str, seg_dir: Path) -> None:
+    image = series_volume(next((landing / patient).iterdir()))
+    seg = sitk.Cast(image > 500, sitk.sitkUInt8) * 2  # edema label of the BraTS legacy scheme
+    seg_dir.mkdir(exist_ok=True)
+    sitk.WriteImage(seg, str(seg_dir / f"{patient}.nii.gz"))
+
+
+@pytest.mark.parametrize("description, sequence", [
+    ("AX T1 POST GD", "T1c"), ("T1 AX +C", "T1c"), ("SAG T1 MPRAGE POST", "T1c"), ("AXIAL T1 GD", "T1c"),
+    ("AX T1", "T1"), ("T1 AXIAL SE", "T1"), ("AX T2 FSE", "T2"), ("AXIAL T2", "T2"),
+    ("AX FLAIR", "FLAIR"), ("T2 FLAIR AXIAL", "FLAIR"), ("3-PLANE LOC", None), ("AX DWI", None),
+    ("AX T2* GRE", None), ("", None)])
+def test_the_default_rule_names_tcga_descriptions(description, sequence):
+    assert SequenceRule().sequence(description) == sequence
+
+
+def test_a_study_waits_for_its_segmentation_then_lands_as_a_manifest_row(tmp_path):
+    landing, cohort, segs = tmp_path / "landing", tmp_path / "cohort", tmp_path / "segs"
+    land(landing, "TCGA-02-0003")
+    [waiting] = assemble_cases(landing, cohort, segs)
+    assert waiting.status == "waiting for segmentation" and "TCGA-02-0003.nii.gz" in waiting.detail
+    assert not (cohort / "manifest.csv").exists()
+
+    segmentation_for(landing, "TCGA-02-0003", segs)
+    [landed] = assemble_cases(landing, cohort, segs)
+    assert landed.status == "landed"
+    image = sitk.ReadImage(str(cohort / "TCGA-02-0003" / "TCGA-02-0003_FLAIR.nii.gz"))
+    assert image.GetSize() == (16, 16, 4) and image.GetSpacing()[2] == pytest.approx(3.0)
+    read = read_cohort(cohort)
+    assert [c.patient_id for c in read.cases] == ["TCGA-02-0003"] and read.layout == "manifest"
+    assert not [i for i in read.issues if i.severity.name == "ERROR"]
+
+    # A second patient adds a row; the first case is neither lost nor converted again.
+    before = (cohort / "TCGA-02-0003" / "TCGA-02-0003_T1.nii.gz").stat().st_mtime_ns
+    land(landing, "TCGA-06-0001")
+    segmentation_for(landing, "TCGA-06-0001", segs)
+    outcomes = {o.patient_id: o for o in assemble_cases(landing, cohort, segs)}
+    assert outcomes["TCGA-02-0003"].detail == "already in the manifest" and outcomes["TCGA-06-0001"].status == "landed"
+    assert (cohort / "TCGA-02-0003" / "TCGA-02-0003_T1.nii.gz").stat().st_mtime_ns == before
+    assert [c.patient_id for c in read_cohort(cohort).cases] == ["TCGA-02-0003", "TCGA-06-0001"]
+
+
+def test_a_missing_slice_fails_the_case_and_names_the_series(tmp_path):
+    landing, segs = tmp_path / "landing", tmp_path / "segs"
+    land(landing, "TCGA-02-0003", skip_slice="AX T2 FSE")
+    segmentation_for(landing, "TCGA-02-0003", segs)
+    [failed] = assemble_cases(landing, tmp_path / "cohort", segs)
+    assert failed.status == "failed" and "missing slice" in failed.detail
+    assert not (tmp_path / "cohort" / "manifest.csv").exists()
+
+
+def test_a_study_without_flair_says_what_it_saw(tmp_path):
+    land(tmp_path / "landing", "TCGA-02-0003", descriptions=["AX T1 POST GD", "AX T1", "AX T2 FSE"])
+    [failed] = assemble_cases(tmp_path / "landing", tmp_path / "cohort", tmp_path / "segs")
+    assert failed.status == "failed" and "no series for FLAIR" in failed.detail and "AX T2 FSE" in failed.detail
