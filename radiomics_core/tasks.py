@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,10 +17,15 @@ class TaskConfig:
     test_fraction: float
     seed: int = 0
     classifier: str = "logistic"  # or "svm", "random_forest" (radiomics_core.selection.CLASSIFIERS)
+    # Follow-up exams are the same person as their baseline exam: one person, one split.
+    include_follow_up: bool = False
 
     def labels(self, clinical: pd.DataFrame) -> pd.Series:
-        """1/0 label per patient_id for the patients the task applies to."""
+        """1/0 label per patient_id for the patients the task applies to (baseline exams only
+        unless ``include_follow_up``)."""
         frame = clinical.set_index("patient_id")
+        if not self.include_follow_up:
+            frame = frame.loc[[not is_follow_up(p) for p in frame.index]]
         if self.name == "grade":
             graded = frame["who_grade"].isin([2, 3, 4])
             return (frame.loc[graded, "who_grade"] == 4).astype(int)
@@ -27,6 +33,15 @@ class TaskConfig:
             known = (frame["who_grade"] == 4) & frame["mgmt_methylated"].notna()
             return frame.loc[known, "mgmt_methylated"].astype(bool).astype(int)
         raise ValueError(f"unknown task {self.name!r}; tasks are 'grade' and 'mgmt'")
+
+
+# UCSF-PDGM names a follow-up exam after its patient plus the interval: UCSF-PDGM-0433_FU007d.
+_FOLLOW_UP = re.compile(r"_FU\w*$")
+
+
+def is_follow_up(patient_id: str) -> bool:
+    """Whether ``patient_id`` is a follow-up exam of a patient whose baseline has its own id."""
+    return bool(_FOLLOW_UP.search(str(patient_id)))
 
 
 # What label 0 and label 1 mean, as tables and charts print them.
