@@ -84,3 +84,22 @@ def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, m
         "needs at least 3 per class in train and 1 in test (4 per class with a 80%/20% split, logistic)",
     ], text
     assert "Traceback" not in text and "Stack Trace" not in text and "FAILED" not in text
+
+
+@pytest.mark.slow
+def test_the_task_with_enough_cases_still_runs_beside_the_one_without(tmp_path, monkeypatch, capsys):
+    from orchestration.cli import main
+    from tests.builders import write_ucsf_cohort
+    from warehouse import queries
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    # 4 WHO 2-3 and 4 WHO 4 (3 train / 1 test each) for grade; MGMT has only methylated cases.
+    cohort = write_ucsf_cohort(tmp_path / "cohort", n=8)
+    status = main(["run", str(cohort), "--data-dir", str(tmp_path / "data"), "--params", "demo", "--rings", "1",
+                   "--workers", "1"])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert [line.strip().split(":")[0] for line in text.splitlines() if TOO_FEW_CASES in line] == ["task mgmt"]
+    assert " 0 failed, 1 tasks not fitted" in text, text
+    metrics = queries.table(tmp_path / "data" / "warehouse", "model_metrics")
+    assert set(metrics.task) == {"grade"} and set(metrics.split) == {"train", "test"}
