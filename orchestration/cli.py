@@ -1,4 +1,4 @@
-"""The ``glioma-rings`` command line: demo cohort, ingest, run, dev, dashboard, users."""
+"""The ``glioma-rings`` command line: demo cohort, ingest, run, dev, dashboard, users, tcia pull."""
 
 from __future__ import annotations
 
@@ -314,6 +314,36 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tcia_pull(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from radiomics_core.tcia import DEFAULT_BASE_URL, RetryPolicy, TciaClient, TciaError
+    from radiomics_core.tcia_pull import PullConfig, pull
+
+    cohort = Path(args.cohort)
+    config = PullConfig(args.collection, cohort, Path(args.landing or cohort / "tcia-landing"),
+                        Path(args.segmentations or cohort / "segmentations"),
+                        date.fromisoformat(args.since) if args.since else None)
+    client = TciaClient(base_url=args.base_url or DEFAULT_BASE_URL, retry=RetryPolicy(attempts=args.retries))
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("series", total=None)
+        try:
+            outcomes = pull(client, config, on_listed=lambda n: progress.update(bar, total=n),
+                            on_series=lambda _: progress.advance(bar))
+        except TciaError as error:
+            console.print(f"[red]{error}[/red]")
+            return 1
+    for outcome in outcomes:
+        print(outcome.line())
+    if not outcomes:
+        print(f"no series in {args.collection}" + (f" changed since {args.since}" if args.since else ""))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glioma-rings", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -380,6 +410,19 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--settings", default=None, help="default: dashboard.toml beside the warehouse")
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.set_defaults(func=_users)
+
+    tcia = commands.add_parser("tcia", help="TCIA (NBIA) collections")
+    tcia_commands = tcia.add_subparsers(dest="tcia_command", required=True)
+    tcia_pull = tcia_commands.add_parser("pull", help="download new series of a collection and land complete cases")
+    tcia_pull.add_argument("collection", help="e.g. TCGA-GBM")
+    tcia_pull.add_argument("--cohort", required=True, help="cohort folder: cases are added to its manifest.csv")
+    tcia_pull.add_argument("--base-url", default=None, help="NBIA API base (default: TCIA's public v4 API)")
+    tcia_pull.add_argument("--since", default=None, help="YYYY-MM-DD: only patients new or updated since then")
+    tcia_pull.add_argument("--landing", default=None, help="downloaded series (default: COHORT/tcia-landing)")
+    tcia_pull.add_argument("--segmentations", default=None,
+                           help="NIfTI segmentations named <patient id>*.nii.gz (default: COHORT/segmentations)")
+    tcia_pull.add_argument("--retries", type=int, default=5, help="attempts per request on HTTP 429/5xx or timeouts")
+    tcia_pull.set_defaults(func=_tcia_pull)
     return parser
 
 

@@ -116,7 +116,8 @@ class TciaClient:
                 retry_after = response.headers.get("Retry-After")
             if attempt < self.retry.attempts:
                 self.sleep(self.retry.delay(attempt, retry_after))
-        raise TciaError(f"{what}: {problem} after {self.retry.attempts} attempts")
+        attempts = self.retry.attempts
+        raise TciaError(f"{what}: {problem} after {attempts} attempt{'s' if attempts > 1 else ''}")
 
     def _json_list(self, endpoint: str, **params: str) -> list[dict]:
         response = self._get(endpoint, **params)

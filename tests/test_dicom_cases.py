@@ -24,7 +24,7 @@ def land(landing: Path, patient: str, descriptions=DESCRIPTIONS, skip_slice: str
 
 
 def segmentation_for(landing: Path, patient: str, seg_dir: Path) -> None:
-    image = series_volume(next((landing / patient).iterdir()))
+    image = series_volume(sorted((landing / patient).iterdir())[0])  # the T1c series, never the broken one
     seg = sitk.Cast(image > 500, sitk.sitkUInt8) * 2  # edema label of the BraTS legacy scheme
     seg_dir.mkdir(exist_ok=True)
     sitk.WriteImage(seg, str(seg_dir / f"{patient}.nii.gz"))

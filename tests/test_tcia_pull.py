@@ -1,0 +1,43 @@
+"""``glioma-rings tcia pull`` against the local NBIA-like server (tests/fake_nbia.py)."""
+
+import SimpleITK as sitk
+
+from orchestration.cli import main
+from radiomics_core.cohort import read_cohort
+from radiomics_core.dicom_cases import series_volume
+from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
+
+DESCRIPTIONS = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR"]
+
+
+def study(patient: str, number: int) -> list[NbiaSeries]:
+    return [NbiaSeries(patient, f"{ROOT}.2.{number}", f"{ROOT}.3.{number}{k}", d) for k, d in enumerate(DESCRIPTIONS)]
+
+
+def test_pull_lands_waits_and_fails_per_patient_and_resumes_without_downloading_again(tmp_path, capsys):
+    state = NbiaState(series=study("TCGA-02-0003", 100) + study("TCGA-06-0001", 200) + study("TCGA-08-0002", 300))
+    broken = f"{ROOT}.3.3003"
+    state.faults[broken].append("500")
+    cohort = tmp_path / "cohort"
+    with FakeNbiaServer(state) as base_url:
+        args = ["tcia", "pull", "TCGA-GBM", "--cohort", str(cohort), "--base-url", base_url, "--retries", "1"]
+        assert main(args) == 1  # one patient failed
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+        assert lines[0].startswith("TCGA-02-0003: waiting for segmentation")
+        assert lines[1].startswith("TCGA-06-0001: waiting for segmentation")
+        assert lines[2] == f"TCGA-08-0002: failed (series {broken}: getImageWithMD5Hash: HTTP 500 after 1 attempt)"
+        assert len(state.downloads()) == 12
+
+        # A segmentation arrives for one patient; the broken series is served again.
+        folder = cohort / "tcia-landing" / "TCGA-02-0003" / f"{ROOT}.3.1000"
+        (cohort / "segmentations").mkdir()
+        sitk.WriteImage(sitk.Cast(series_volume(folder) > 500, sitk.sitkUInt8) * 2,
+                        str(cohort / "segmentations" / "TCGA-02-0003.nii.gz"))
+        state.requests.clear()
+        assert main(args) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines == ["TCGA-02-0003: landed (4 sequences)", "TCGA-06-0001: waiting for segmentation "
+                     f"(put TCGA-06-0001.nii.gz in {cohort / 'segmentations'})", "TCGA-08-0002: waiting for segmentation "
+                     f"(put TCGA-08-0002.nii.gz in {cohort / 'segmentations'})"]
+    assert state.downloads() == [f"/nbia-api/services/v4/getImageWithMD5Hash?SeriesInstanceUID={broken}"]
+    assert [c.patient_id for c in read_cohort(cohort).cases] == ["TCGA-02-0003"]
