@@ -105,6 +105,10 @@ class TciaResource(dg.ConfigurableResource):
     modality: str = "MR"
     landing_dir: str = "data/landing/tcia"
     since: str = ""  # YYYY-MM-DD: the first poll asks for changes since then; empty: the whole collection
+    # Set both to turn a patient's landed series into a manifest row of cohort_dir once a NIfTI
+    # segmentation named for the patient is in segmentation_dir (empty: series only land).
+    cohort_dir: str = ""
+    segmentation_dir: str = ""
     timeout_s: float = 120.0
     retry_attempts: int = 5
     backoff_s: float = 2.0

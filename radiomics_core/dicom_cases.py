@@ -65,6 +65,7 @@ class CaseOutcome:
     status: str  # "landed", "waiting for segmentation", "failed"
     detail: str = ""
     sequences: dict[str, Path] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # sequences no landed series names
 
     def line(self) -> str:
         return f"{self.patient_id}: {self.status}" + (f" ({self.detail})" if self.detail else "")
@@ -173,7 +174,7 @@ def _assemble_one(patient_id, series, cohort_dir, seg_dir, rule) -> CaseOutcome:
     if missing:
         seen = ", ".join(sorted({s.description for s in series}))
         return CaseOutcome(patient_id, "failed", f"no series for {', '.join(missing)} (descriptions seen: {seen}); "
-                           "adjust the sequence rule")
+                           "adjust the sequence rule", missing=tuple(missing))
     segmentation = _segmentation_for(patient_id, seg_dir)
     if segmentation is None:
         return CaseOutcome(patient_id, "waiting for segmentation",
@@ -202,7 +203,19 @@ def _manifest_rows(cohort_dir: Path) -> list[dict]:
 
 
 def _add_manifest_row(cohort_dir: Path, row: dict) -> None:
-    """Rewrite manifest.csv with ``row`` added, keeping every other row and column (atomic)."""
+    """Rewrite manifest.csv with ``row`` added, keeping every other row and column (atomic).
+
+    Runs landing different patients at once would each read the manifest and the last rename
+    would drop the other's row, so the read-modify-write holds a lock file beside it.
+    """
+    import fcntl
+
+    with open(Path(cohort_dir) / ".manifest.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _rewrite_manifest(cohort_dir, row)
+
+
+def _rewrite_manifest(cohort_dir: Path, row: dict) -> None:
     rows = [r for r in _manifest_rows(cohort_dir) if r.get("patient_id") != row["patient_id"]] + [row]
     columns = ["patient_id", *SEQUENCES, "seg"]
     for r in rows:  # clinical and other columns users added stay

@@ -185,3 +185,31 @@ def test_a_failed_poll_keeps_the_cursor(tmp_path):
     with dg.instance_for_test() as instance:
         result = tcia_sensor(dg.build_sensor_context(instance=instance, cursor="2026-03-01", resources={"tcia": tcia}))
     assert result.cursor is None and "NBIA did not answer" in result.skip_reason.skip_message
+
+
+def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
+    import SimpleITK as sitk
+
+    from radiomics_core.cohort import read_cohort
+    from radiomics_core.dicom_cases import series_volume
+
+    state, base_url = nbia
+    cohort, segs = tmp_path / "cohort", tmp_path / "segs"
+    tcia = TciaResource(base_url=base_url, landing_dir=str(tmp_path / "landing"), cohort_dir=str(cohort),
+                        segmentation_dir=str(segs), retry_attempts=1)
+    with dg.instance_for_test() as instance:
+        _, runs = poll(instance, tcia, None)
+        case = {uid: run.get_asset_materialization_events()[0].materialization.metadata["case"].value
+                for uid, run in runs.items()}
+        assert case[UID] == f"{PATIENT}: not complete yet, no series for T1, T2, FLAIR"
+        assert case[f"{ROOT}.3.104"].startswith(f"{PATIENT}: waiting for segmentation")
+        segs.mkdir()
+        sitk.WriteImage(sitk.Cast(series_volume(tmp_path / "landing" / PATIENT / UID) > 500, sitk.sitkUInt8) * 2,
+                        str(segs / f"{PATIENT}.nii.gz"))
+        # Dropping the segmentation and rematerializing any of the patient's series completes it.
+        rerun = dg.materialize([tcia_series], instance=instance, partition_key=UID, resources={"tcia": tcia},
+                               run_config={"ops": {"tcia_series": {"config": {"patient_id": PATIENT}}}})
+    assert rerun.get_asset_materialization_events()[0].materialization.metadata["case"].value == \
+        f"{PATIENT}: landed (4 sequences)"
+    assert [c.patient_id for c in read_cohort(cohort).cases] == [PATIENT]
+    assert len(state.downloads()) == 4  # the rerun found the series landed

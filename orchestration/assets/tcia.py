@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.resources import TciaResource
+from radiomics_core.dicom_cases import assemble_cases
 from radiomics_core.tcia import Series, TciaError
 
 tcia_series_partitions = dg.DynamicPartitionsDefinition(name="tcia_series")
@@ -40,13 +41,24 @@ class TciaSeriesConfig(dg.Config):
 @dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"})
 def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tcia: TciaResource) -> dg.MaterializeResult:
     """One NBIA series, verified (MD5, zip, image count, DICOM) and landed as
-    ``<landing>/<patient>/<series uid>/``; a series already landed is not downloaded again."""
+    ``<landing>/<patient>/<series uid>/``; a series already landed is not downloaded again.
+    With the resource's cohort and segmentation folders set, a patient whose sequences and
+    segmentation are all there becomes a row of the cohort's manifest.csv."""
     series = config.series(context.partition_key)
     try:
         folder = tcia.client().download_series(series, Path(tcia.landing_dir))
     except TciaError as error:
         raise dg.Failure(description=str(error),
                          metadata={"series": series.series_uid, "patient": series.patient_id}) from None
-    return dg.MaterializeResult(metadata={
-        "patient": series.patient_id, "study": series.study_uid, "description": series.description,
-        "images": len(list(folder.iterdir())), "folder": dg.MetadataValue.path(str(folder))})
+    metadata = {"patient": series.patient_id, "study": series.study_uid, "description": series.description,
+                "images": len(list(folder.iterdir())), "folder": dg.MetadataValue.path(str(folder))}
+    if tcia.cohort_dir and tcia.segmentation_dir:
+        # The patient's last series to land completes the case; earlier ones report what is missing.
+        [outcome] = assemble_cases(Path(tcia.landing_dir), Path(tcia.cohort_dir), Path(tcia.segmentation_dir),
+                                   patients=[series.patient_id])
+        line = outcome.line()
+        if outcome.missing:  # other series of the patient may still be downloading in their runs
+            line = f"{series.patient_id}: not complete yet, no series for {', '.join(outcome.missing)}"
+        context.log.info(line)
+        metadata["case"] = line
+    return dg.MaterializeResult(metadata=metadata)
