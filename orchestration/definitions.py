@@ -4,7 +4,8 @@ Settings come from the project settings file written by ``glioma-rings run``
 (``<data dir>/glioma-rings.yaml``; GLIOMA_RINGS_SETTINGS names another one, GLIOMA_RINGS_DATA
 another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
 GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
-two partitioned jobs on that Dask cluster.
+two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT and
+GLIOMA_RINGS_TCIA_SEGMENTATIONS configure the TCIA sensor and its downloads.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
             "pipeline": pipeline,
             "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),
             "tcia": TciaResource(collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
-                                 landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia")),
+                                 landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"),
+                                 cohort_dir=os.environ.get("GLIOMA_RINGS_TCIA_COHORT", ""),
+                                 segmentation_dir=os.environ.get("GLIOMA_RINGS_TCIA_SEGMENTATIONS", "")),
         },
         # A run's steps follow each other in the run's own process; how many runs execute at
         # once is the instance's run queue (max_concurrent_runs, written by default_dagster_home).
