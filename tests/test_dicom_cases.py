@@ -78,3 +78,17 @@ def test_a_study_without_flair_says_what_it_saw(tmp_path):
     land(tmp_path / "landing", "TCGA-02-0003", descriptions=["AX T1 POST GD", "AX T1", "AX T2 FSE"])
     [failed] = assemble_cases(tmp_path / "landing", tmp_path / "cohort", tmp_path / "segs")
     assert failed.status == "failed" and "no series for FLAIR" in failed.detail and "AX T2 FSE" in failed.detail
+
+
+def test_slices_of_two_orientations_are_refused(tmp_path):
+    import pydicom
+
+    from radiomics_core.dicom_cases import DicomCaseError
+
+    land(tmp_path, "TCGA-02-0003", descriptions=["AX T1"])
+    folder = next((tmp_path / "TCGA-02-0003").iterdir())
+    header = pydicom.dcmread(folder / "00000003.dcm")
+    header.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # a coronal slice among axial ones
+    header.save_as(folder / "00000003.dcm")
+    with pytest.raises(DicomCaseError, match=f"{folder}: slices have 2 different orientations"):
+        series_volume(folder)
