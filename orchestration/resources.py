@@ -109,6 +109,9 @@ class TciaResource(dg.ConfigurableResource):
     # segmentation named for the patient is in segmentation_dir (empty: series only land).
     cohort_dir: str = ""
     segmentation_dir: str = ""
+    # Download only series whose SeriesDescription names T1, T1c, T2 or FLAIR (the default
+    # sequence rule): a TCGA-GBM study also holds localizers, DWI, perfusion and more.
+    structural_only: bool = True
     timeout_s: float = 120.0
     retry_attempts: int = 5
     backoff_s: float = 2.0

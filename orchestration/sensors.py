@@ -57,6 +57,7 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
     getSeries for those patients); downloads happen in the runs. Off by default: turn it on in
     the UI once the collection and landing folder are set.
     """
+    from radiomics_core.dicom_cases import SequenceRule
     from radiomics_core.tcia import TciaError
 
     since = tcia_poll_start(context.cursor, tcia.since)
@@ -67,6 +68,9 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
     except TciaError as error:
         # The cursor stays: the next tick asks for the same span again.
         return dg.SensorResult(skip_reason=dg.SkipReason(f"NBIA did not answer: {error}"))
+    if tcia.structural_only:
+        rule = SequenceRule()
+        changed = [s for s in changed if rule.sequence(s.description)]
     known = set(context.instance.get_dynamic_partitions(tcia_series_partitions.name))
     new = {s.series_uid: s for s in changed if s.series_uid not in known}
     span = f"since {since:%Y-%m-%d}" if since else "in the collection"

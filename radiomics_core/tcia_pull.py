@@ -29,7 +29,9 @@ class PullConfig:
 def pull(client: TciaClient, config: PullConfig, on_listed: Callable[[int], None] | None = None,
          on_series: Callable[[Series], None] | None = None) -> list[CaseOutcome]:
     """One outcome per patient: landed, waiting for segmentation, or failed and why."""
-    series = client.changes_since(config.collection, config.since, config.modality)
+    # Only series the rule names a sequence for: a study also holds localizers, DWI, perfusion...
+    series = [s for s in client.changes_since(config.collection, config.since, config.modality)
+              if config.rule.sequence(s.description)]
     if on_listed:
         on_listed(len(series))
     failures: dict[str, list[str]] = {}

@@ -20,7 +20,7 @@ UID = f"{ROOT}.3.101"
 
 def study(patient: str, study_uid: str, first_uid: int, released: date = date(2014, 6, 18)) -> list[NbiaSeries]:
     """A TCGA-GBM-like study: the four structural series under their usual descriptions."""
-    descriptions = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR"]
+    descriptions = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR", "3-PLANE LOC"]
     return [NbiaSeries(patient, study_uid, f"{ROOT}.3.{first_uid + k}", d, released) for k, d in enumerate(descriptions)]
 
 
@@ -54,9 +54,9 @@ def test_an_empty_body_means_no_new_patients(client, nbia):
 def test_changes_since_lists_only_new_and_updated_patients(client, nbia):
     nbia[0].series += study("TCGA-06-0001", f"{ROOT}.2.200", 201, released=date(2026, 3, 2))
     changed = client.changes_since("TCGA-GBM", date(2026, 3, 1), "MR")
-    assert {s.patient_id for s in changed} == {"TCGA-06-0001"} and len(changed) == 4
+    assert {s.patient_id for s in changed} == {"TCGA-06-0001"} and len(changed) == 5
     assert client.changes_since("TCGA-GBM", date(2026, 3, 3), "MR") == []
-    assert len(client.changes_since("TCGA-GBM", None, "MR")) == 8  # a first poll: everything
+    assert len(client.changes_since("TCGA-GBM", None, "MR")) == 10  # a first poll: everything
 
 
 def test_a_series_lands_as_a_readable_dicom_folder(client, tmp_path):
@@ -142,7 +142,7 @@ def test_the_sensor_requests_new_series_once_and_runs_download_them(nbia, tmp_pa
     today = datetime.now(timezone.utc).date()
     with dg.instance_for_test() as instance:
         first, runs = poll(instance, tcia, None)
-        assert sorted(runs) == sorted(s.series_uid for s in state.series)
+        assert sorted(runs) == sorted(s.series_uid for s in state.series if s.description != "3-PLANE LOC")
         assert all(run.success for run in runs.values()) and first.cursor == today.isoformat()
         assert len(state.downloads()) == 4 and "NewPatientsInCollection" not in "".join(state.requests)
 

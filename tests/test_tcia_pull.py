@@ -7,7 +7,7 @@ from radiomics_core.cohort import read_cohort
 from radiomics_core.dicom_cases import series_volume
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 
-DESCRIPTIONS = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR"]
+DESCRIPTIONS = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR", "3-PLANE LOC"]  # the localizer is skipped
 
 
 def study(patient: str, number: int) -> list[NbiaSeries]:
