@@ -134,7 +134,8 @@ class TciaClient:
 
     def new_patients(self, collection: str, since: date) -> list[str]:
         rows = self._json_list("NewPatientsInCollection", Collection=collection, fromDate=nbia_date(since))
-        return [str(row.get("PatientId") or row.get("PatientID")) for row in rows]
+        return [str(row.get("PatientId") or row.get("PatientID")) for row in rows
+                if row.get("PatientId") or row.get("PatientID")]
 
     def updated_series(self, collection: str, since: date) -> list[Series]:
         """Series of ``collection`` updated since ``since`` (getUpdatedSeries spans every collection)."""
