@@ -75,8 +75,12 @@ def dev(tmp_path_factory):
         yield {"process": process, "ports": ports, "url": url, "cohort": cohort, "data": data, "home": home,
                "pipeline": PipelineResource.load(settings_path(data))}
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:  # a test failed before the SIGTERM test: stop dev and its children
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
 
