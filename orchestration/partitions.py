@@ -54,7 +54,3 @@ class RingPartitions:
 def ring_partitions(rings_mm: Iterable[float]) -> RingPartitions:
     rings = dg.StaticPartitionsDefinition(ring_keys(rings_mm))
     return RingPartitions(rings, dg.MultiPartitionsDefinition({"patient": patients_partitions, "ring": rings}))
-
-
-def patient_ring_keys(patient_id: str, rings: RingPartitions) -> list[dg.MultiPartitionKey]:
-    return [dg.MultiPartitionKey({"patient": patient_id, "ring": ring}) for ring in rings.keys]

@@ -123,16 +123,19 @@ def _failure_line(failure) -> str:
     return error.message.strip().splitlines()[0]
 
 
-def _stage_keys(stage: Stage, pipeline: PipelineResource, patient_id: str | None) -> list[str]:
-    if stage.per_patient:
-        if isinstance(stage.partitions_def, dg.MultiPartitionsDefinition):
-            return [f"{patient_id}|{ring}" for ring in ring_keys(pipeline.rings_mm)]
-        return [patient_id]
-    return stage.partitions_def.get_partition_keys()
+def _stage_keys(stage: Stage, patient_id: str | None) -> list[str]:
+    """The stage's partition keys, for one patient where the stage has a patient dimension."""
+    definition = stage.partitions_def
+    if not stage.per_patient:
+        return definition.get_partition_keys()
+    if isinstance(definition, dg.MultiPartitionsDefinition):
+        rings = definition.get_partitions_def_for_dimension("ring").get_partition_keys()
+        return [str(dg.MultiPartitionKey({"patient": patient_id, "ring": ring})) for ring in rings]
+    return [patient_id]
 
 
 def _normalized_current(pipeline: PipelineResource, patient_id: str) -> bool:
-    rows = queries.table(pipeline.warehouse().root, "preprocessing", {"patient_id": patient_id})
+    rows = pipeline.warehouse().read_partitions("preprocessing", [patient_id])
     if rows.empty or json.loads(rows.metadata_json.iloc[0]).get("identity") != pipeline.preprocessing_identity():
         return False
     folder = pipeline.work_dir("normalized", patient_id)
@@ -144,31 +147,39 @@ def _features_current(pipeline: PipelineResource, patient_id: str, stored: dict)
     return all(wanted <= stored.get((patient_id, ring_mm(ring)), set()) for ring in ring_keys(pipeline.rings_mm))
 
 
+def _stored_sequences(pipeline: PipelineResource) -> dict[tuple[str, float], set[str]]:
+    return queries.extracted_sequences(pipeline.warehouse().root, pipeline.feature_identity())
+
+
 def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
-                force: bool = True) -> list[PartitionOutcome]:
+                force: bool = True, stored: dict[tuple[str, float], set[str]] | None = None) -> list[PartitionOutcome]:
     """The patient's stages in graph order; later stages are skipped if one fails.
 
     With ``force=False`` stages whose results are stored with the current settings are skipped,
     so a killed or changed run resumes where it stopped and recomputes only what changed.
+    ``stored`` (what ``queries.extracted_sequences`` returns for the current identity) spares a
+    scan of the features table per patient when the caller has it already.
     """
     instance = instance or dg.DagsterInstance.get()
     defs = build_definitions(pipeline)
-    stored = {} if force else queries.extracted_sequences(pipeline.warehouse().root, pipeline.feature_identity())
-    if not force and _features_current(pipeline, patient_id, stored) and _normalized_current(pipeline, patient_id):
-        return []
+    normalized = not force and _normalized_current(pipeline, patient_id)
+    if normalized:
+        stored = _stored_sequences(pipeline) if stored is None else stored
+        if _features_current(pipeline, patient_id, stored):
+            return []
     outcomes: list[PartitionOutcome] = []
     for stage in (s for s in graph_stages(defs) if s.per_patient):
-        if not force and stage.partitions_def == patients_partitions and _normalized_current(pipeline, patient_id):
+        if normalized and stage.partitions_def == patients_partitions:
             continue
-        for run in stage_runs(stage, _stage_keys(stage, pipeline, patient_id)):
+        for run in stage_runs(stage, _stage_keys(stage, patient_id)):
             outcomes.append(_execute(defs, stage, run, instance))
             if not outcomes[-1].success:
                 return outcomes
     return outcomes
 
 
-def _run_patient_in_worker(settings: dict, patient_id: str, force: bool) -> list[PartitionOutcome]:
-    return run_patient(PipelineResource(**settings), patient_id, force=force)
+def _run_patient_in_worker(settings: dict, patient_id: str, force: bool, stored: dict | None) -> list[PartitionOutcome]:
+    return run_patient(PipelineResource(**settings), patient_id, force=force, stored=stored)
 
 
 def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers: int = 2,
@@ -179,23 +190,26 @@ def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers
     known = set(instance.get_dynamic_partitions(patients_partitions.name))
     instance.add_dynamic_partitions(patients_partitions.name, [p for p in ids if p not in known])
     pipeline.warehouse()  # create the views once, before workers read them
+    # What is stored under the current settings, read once for every patient's resume check.
+    stored = None if force else _stored_sequences(pipeline)
     summary = RunSummary()
     if workers > 1 and not instance.is_ephemeral and len(ids) > 1:
         # Resources do not pickle, their settings do.
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_patient_in_worker, pipeline.settings(), p, force): p for p in ids}
+            futures = {pool.submit(_run_patient_in_worker, pipeline.settings(), p, force, stored): p
+                       for p in ids}
             for future in as_completed(futures):
                 summary.outcomes.extend(future.result())
                 if on_patient:
                     on_patient(futures[future])
     else:
         for patient_id in ids:
-            summary.outcomes.extend(run_patient(pipeline, patient_id, instance, force=force))
+            summary.outcomes.extend(run_patient(pipeline, patient_id, instance, force=force, stored=stored))
             if on_patient:
                 on_patient(patient_id)
     defs = build_definitions(pipeline)
     for stage in (s for s in graph_stages(defs) if not s.per_patient):
-        for run in stage_runs(stage, _stage_keys(stage, pipeline, None)):
+        for run in stage_runs(stage, _stage_keys(stage, None)):
             summary.outcomes.append(_execute(defs, stage, run, instance))
     return summary
 

@@ -167,7 +167,8 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
     def ring_masks(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """VOI_T (ring T) or the band 0 < distance <= d mm outside it, clipped to the brain."""
         warehouse = pipeline.warehouse()
-        for patient_id, ring_list in rings_by_patient(context).items():
+        grouped = rings_by_patient(context)
+        for patient_id, ring_list in grouped.items():
             paths = case_paths(pipeline, patient_id)
             with recorded(warehouse, patient_id, "rings"):
                 voi_t = read_image(paths["voi_t"])
@@ -181,8 +182,8 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
                                               records.ring_volume_rows(patient_id, mask_volume(mask, d)))
         # Read back what was written: the checks judge the stored partitions.
         volumes = warehouse.read_partitions("ring_volumes", [f"{patient}__{ring}" for patient, rings in
-                                                            rings_by_patient(context).items() for ring in rings])
-        context.log.info(f"ring masks of {', '.join(rings_by_patient(context))}")
+                                                            grouped.items() for ring in rings])
+        context.log.info(f"ring masks of {', '.join(grouped)}")
         return dg.MaterializeResult(
             metadata={"patients": len(volumes.patient_id.unique()),
                       "voxels_by_ring": str({ring_key(r): int(v) for r, v in
