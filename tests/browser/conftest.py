@@ -1,10 +1,50 @@
-"""Headless Debian Chromium for the browser tests (``make test`` installs it when missing)."""
+"""Headless Debian Chromium and the real dashboard server for the browser tests (``make test``
+installs chromium when it is missing)."""
 
 import shutil
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
 
+import httpx
 import pytest
 
+from orchestration.cli import _streamlit_command
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(warehouse: Path, *, port: int | None = None, app_args: Sequence[str] = (),
+                     secrets: Path | None = None) -> Iterator[str]:
+    """``streamlit run`` as ``glioma-rings dashboard`` starts it, on 127.0.0.1; yields its URL."""
+    port = port or free_port()
+    process = subprocess.Popen(_streamlit_command(warehouse, port, "127.0.0.1", app_args=app_args, secrets=secrets),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture(scope="module")

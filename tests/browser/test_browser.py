@@ -6,65 +6,30 @@ viewer), one over a warehouse holding both tasks written with the warehouse's ow
 """
 
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pandas as pd
 import pytest
 
 from bench.dashboard import build_warehouse
 from dashboard.charts import model_order
 from dashboard.state import PAGES
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import CHROMIUM, dashboard_server
 from warehouse import queries
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-APP = Path(__file__).resolve().parent.parent.parent / "dashboard" / "app.py"
 RINGS = (1.0, 2.0, 3.0, 5.0, 10.0, 15.0)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(warehouse: Path):
-    """Start ``streamlit run`` as ``glioma-rings dashboard`` does; yield its URL."""
-    port = _free_port()
-    # --no-auth: these tests are about the pages; the login gate has its own tests.
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "viewer", "--", "--warehouse", str(warehouse), "--no-auth"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    return process, url
-
-
 @pytest.fixture(scope="module")
 def server(pipeline_run):
     pipeline, _, _ = pipeline_run
-    process, url = _serve(pipeline.warehouse().root)
-    yield url
-    process.terminate()
-    process.wait(10)
+    # --no-auth: these tests are about the pages; the login gate has its own tests.
+    with dashboard_server(pipeline.warehouse().root, app_args=["--no-auth"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +41,8 @@ def both_tasks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_both(both_tasks):
-    process, url = _serve(both_tasks)
-    yield url
-    process.terminate()
-    process.wait(10)
+    with dashboard_server(both_tasks, app_args=["--no-auth"]) as url:
+        yield url
 
 
 def _open(browser, url: str, heading: str, errors: list[str]):

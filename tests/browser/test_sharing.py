@@ -5,20 +5,14 @@ allow-list, the de-identified view and the audit log, in headless Chromium again
 from __future__ import annotations
 
 import secrets
-import socket
-import subprocess
 import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from dashboard.audit import AuditLog
 from dashboard.users import UsersFile
-from orchestration.cli import _streamlit_command
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import CHROMIUM, dashboard_server, free_port
 from warehouse import queries
 
 PAGES = ["Findings", "Model comparison", "ROC curves", "Clinical characteristics", "Features", "Patient viewer",
@@ -27,33 +21,8 @@ PAGES = ["Findings", "Model comparison", "ROC curves", "Clinical characteristics
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
 def _dashboard(warehouse: Path, settings: Path, *, secrets_file: Path, port: int | None = None, extra=()):
-    port = port or _free_port()
-    command = _streamlit_command(warehouse, port, "127.0.0.1", app_args=["--settings", str(settings), *extra],
-                                 secrets=secrets_file)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    try:
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+    return dashboard_server(warehouse, port=port, app_args=["--settings", str(settings), *extra], secrets=secrets_file)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +119,7 @@ def test_without_logging_in_no_page_shows_data_and_local_users_log_in(browser, w
 
 def test_openid_connect_login_with_an_allow_list(browser, warehouse, patient_ids, oidc_provider, tmp_path):
     settings = _settings(tmp_path / "site", '[access]\nallow_domains = ["lab.example.org"]\n')
-    port = _free_port()
+    port = free_port()
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(
         "[auth]\n"
