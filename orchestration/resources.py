@@ -111,6 +111,7 @@ class TciaResource(dg.ConfigurableResource):
     segmentation_dir: str = ""
     # Download only series whose SeriesDescription names T1, T1c, T2 or FLAIR (the default
     # sequence rule): a TCGA-GBM study also holds localizers, DWI, perfusion and more.
+    # DICOM-SEG series (a study's segmentation) are downloaded either way.
     structural_only: bool = True
     timeout_s: float = 120.0
     retry_attempts: int = 5

@@ -64,13 +64,13 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
     today = datetime.now(timezone.utc).date()
     try:
         # A tick has about 60 s: few, short attempts; a failed poll is simply repeated next tick.
-        changed = tcia.client(max_attempts=2, max_timeout_s=20).changes_since(tcia.collection, since, tcia.modality)
+        # Every modality is listed: the study's DICOM-SEG (modality SEG) may be its segmentation.
+        changed = tcia.client(max_attempts=2, max_timeout_s=20).changes_since(tcia.collection, since)
     except TciaError as error:
         # The cursor stays: the next tick asks for the same span again.
         return dg.SensorResult(skip_reason=dg.SkipReason(f"NBIA did not answer: {error}"))
-    if tcia.structural_only:
-        rule = SequenceRule()
-        changed = [s for s in changed if rule.sequence(s.description)]
+    rule = SequenceRule()
+    changed = [s for s in changed if rule.wanted(s.modality, s.description, tcia.modality, tcia.structural_only)]
     known = set(context.instance.get_dynamic_partitions(tcia_series_partitions.name))
     new = {s.series_uid: s for s in changed if s.series_uid not in known}
     span = f"since {since:%Y-%m-%d}" if since else "in the collection"

@@ -1,9 +1,10 @@
 """Landed DICOM series to cohort cases: sequences named by SeriesDescription, NIfTI by SimpleITK,
 a manifest row once the case's segmentation exists.
 
-NBIA series carry no tumor segmentation, so a study becomes a case only when a NIfTI
-segmentation named for the patient (``<patient id>*.nii.gz``) is in the segmentation folder;
-until then it is reported as waiting, never as failed.
+A study's segmentation is a NIfTI named for the patient (``<patient id>*.nii.gz``) in the
+segmentation folder or, failing that, a DICOM-SEG series of the same study (converted by
+radiomics_core/dicom_seg.py onto the T1c grid). A file dropped in the folder wins, so a user can
+replace a SEG they disagree with. Without either, the study is reported as waiting, never as failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomics_core.atomic_files import atomic_write, atomic_write_text
+from radiomics_core.dicom_seg import SegmentationError, seg_label_map
 from radiomics_core.imageio import write_image_atomic
 
 SEQUENCES = ("T1", "T1c", "T2", "FLAIR")
@@ -34,6 +36,9 @@ DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("T1", r"t1"),
 )
 DEFAULT_IGNORE = r"localizer|scout|\bloc\b|\bcal\b|dwi|adc|dti|diffusion|perfusion|perf\b|swi|gre|t2\*|\bfa\b|\bmap\b"
+SEG_MODALITY = "SEG"
+# The grid a DICOM-SEG is resampled onto: tumor segmentations are drawn on the contrast T1.
+SEG_REFERENCE = "T1c"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class SequenceRule:
             return None
         return next((name for name, pattern in self.rules if re.search(pattern, text)), None)
 
+    def wanted(self, modality: str, description: str, image_modality: str = "MR", structural_only: bool = True) -> bool:
+        """Whether a listed series is worth downloading: a DICOM-SEG always (it may be the
+        study's segmentation), an image series of ``image_modality`` when the rule names it."""
+        if modality == SEG_MODALITY:
+            return True
+        return modality == image_modality and (not structural_only or self.sequence(description) is not None)
+
 
 @dataclass(frozen=True)
 class LandedSeries:
@@ -57,6 +69,7 @@ class LandedSeries:
     study_uid: str
     description: str
     files: int
+    modality: str = "MR"
 
 
 @dataclass
@@ -88,7 +101,8 @@ def landed_series(landing_dir: Path) -> list[LandedSeries]:
             continue
         header = pydicom.dcmread(files[0], stop_before_pixels=True)
         found.append(LandedSeries(folder, folder.parent.name, str(header.get("StudyInstanceUID", "")),
-                                  str(header.get("SeriesDescription", "")), len(files)))
+                                  str(header.get("SeriesDescription", "")), len(files),
+                                  str(header.get("Modality", ""))))
     return found
 
 
@@ -159,8 +173,9 @@ def assemble_cases(landing_dir: Path, cohort_dir: Path, seg_dir: Path | None,
 
 def _assemble_one(patient_id, series, cohort_dir, seg_dir, rule) -> CaseOutcome:
     studies: dict[str, dict[str, LandedSeries]] = {}
+    segs = {s.study_uid: s for s in series if s.modality == SEG_MODALITY}
     for s in series:
-        name = rule.sequence(s.description)
+        name = None if s.modality == SEG_MODALITY else rule.sequence(s.description)
         if name is None:
             continue
         chosen = studies.setdefault(s.study_uid, {})
@@ -176,22 +191,29 @@ def _assemble_one(patient_id, series, cohort_dir, seg_dir, rule) -> CaseOutcome:
         return CaseOutcome(patient_id, "failed", f"no series for {', '.join(missing)} (descriptions seen: {seen}); "
                            "adjust the sequence rule", missing=tuple(missing))
     segmentation = _segmentation_for(patient_id, seg_dir)
-    if segmentation is None:
+    dicom_seg = segs.get(next(iter(study.values())).study_uid)
+    if segmentation is None and dicom_seg is None:
         return CaseOutcome(patient_id, "waiting for segmentation",
                            f"put {patient_id}.nii.gz in {seg_dir}" if seg_dir else "no segmentation folder given")
     case_dir = cohort_dir / patient_id
     paths: dict[str, Path] = {}
+    seg_path = case_dir / f"{patient_id}_seg.nii.gz"
     try:
+        volumes = {name: series_volume(study[name].folder) for name in SEQUENCES}
+        if segmentation is None:  # the study's DICOM-SEG, on the case's grid
+            seg_file = min(p for p in dicom_seg.folder.iterdir() if p.is_file())
+            write_image_atomic(seg_label_map(seg_file, volumes[SEG_REFERENCE]), seg_path)
         for name in SEQUENCES:
-            paths[name] = write_image_atomic(series_volume(study[name].folder), case_dir / f"{patient_id}_{name}.nii.gz")
-    except (DicomCaseError, RuntimeError) as error:
+            paths[name] = write_image_atomic(volumes[name], case_dir / f"{patient_id}_{name}.nii.gz")
+    except (DicomCaseError, SegmentationError, RuntimeError) as error:
         return CaseOutcome(patient_id, "failed", str(error).strip().splitlines()[-1])
-    seg_path = atomic_write(case_dir / f"{patient_id}_seg.nii.gz", lambda temp: shutil.copyfile(segmentation, temp),
-                            temp_suffix=".nii.gz")
+    if segmentation is not None:
+        atomic_write(seg_path, lambda temp: shutil.copyfile(segmentation, temp), temp_suffix=".nii.gz")
     row = {"patient_id": patient_id, **{n: str(p.relative_to(cohort_dir)) for n, p in paths.items()},
            "seg": str(seg_path.relative_to(cohort_dir))}
     _add_manifest_row(cohort_dir, row)
-    return CaseOutcome(patient_id, "landed", f"{len(paths)} sequences", paths)
+    source = "" if segmentation is not None else ", segmentation from DICOM-SEG"
+    return CaseOutcome(patient_id, "landed", f"{len(paths)} sequences{source}", paths)
 
 
 def _manifest_rows(cohort_dir: Path) -> list[dict]:

@@ -29,9 +29,10 @@ class PullConfig:
 def pull(client: TciaClient, config: PullConfig, on_listed: Callable[[int], None] | None = None,
          on_series: Callable[[Series], None] | None = None) -> list[CaseOutcome]:
     """One outcome per patient: landed, waiting for segmentation, or failed and why."""
-    # Only series the rule names a sequence for: a study also holds localizers, DWI, perfusion...
-    series = [s for s in client.changes_since(config.collection, config.since, config.modality)
-              if config.rule.sequence(s.description)]
+    # Only series the rule names a sequence for (a study also holds localizers, DWI, perfusion...)
+    # and DICOM-SEGs, which may be the study's segmentation; hence every modality is listed.
+    series = [s for s in client.changes_since(config.collection, config.since)
+              if config.rule.wanted(s.modality, s.description, config.modality)]
     if on_listed:
         on_listed(len(series))
     failures: dict[str, list[str]] = {}

@@ -13,7 +13,9 @@ Response shapes follow the real API as public client code records it:
   with the header ``Filename,MD5Hash``, as NBIA's own service writes it (the NBIA server's
   GetImageWithMD5Hash resource; MONAI's ``download_tcia_series_instance`` reads the same file).
 
-DICOM files are written by SimpleITK from a small phantom. Faults are queued per series UID and
+DICOM files are written by SimpleITK from a small phantom; a DICOM-SEG series (Modality ``SEG``,
+one multi-frame file, as TCIA serves segmentations) is written by highdicom from the phantom's
+tumor labels (``phantom_labels``) with the study's T1c series as its source images. Faults are queued per series UID and
 consumed one per request: ``"429"``, ``"500"``, ``"truncate"``, ``"bad-md5"``, ``"slow"``.
 """
 
@@ -59,7 +61,7 @@ def dicom_files(patient_id: str, study_uid: str, series_uid: str, description: s
             tags = {"0010|0020": patient_id, "0020|000d": study_uid, "0020|000e": series_uid,
                     "0008|0018": f"{series_uid}.{k + 1}", "0008|0060": "MR", "0008|103e": description,
                     "0020|0013": str(k + 1), "0020|0032": f"0\\0\\{3.0 * k}", "0020|0037": "1\\0\\0\\0\\1\\0",
-                    "0028|0030": "1\\1", "0018|0050": "3"}
+                    "0028|0030": "1\\1", "0018|0050": "3", "0020|0052": f"{study_uid}.0"}
             for tag, value in tags.items():
                 sl.SetMetaData(tag, value)
             path = Path(tmp) / f"{k + 1:08d}.dcm"
@@ -67,6 +69,49 @@ def dicom_files(patient_id: str, study_uid: str, series_uid: str, description: s
             writer.Execute(sl)
             files.append((path.name, path.read_bytes()))
     return tuple(files)
+
+
+def phantom_labels(slices: int = 4, size: int = 16) -> np.ndarray:
+    """The phantom's tumor in BraTS legacy labels: a necrotic core (1) in an enhancing shell (4)
+    in edema (2), centred on the bright ball of ``dicom_files``."""
+    z, y, x = np.mgrid[:slices, :size, :size]
+    r2 = (z - slices / 2) ** 2 * 9 + (y - size / 2) ** 2 + (x - size / 2) ** 2
+    labels = np.zeros(r2.shape, np.uint8)
+    labels[r2 < 7 ** 2] = 2
+    labels[r2 < (size / 3) ** 2] = 4
+    labels[r2 < 3 ** 2] = 1
+    return labels
+
+
+SEGMENTS = ((1, "Necrosis"), (2, "Peritumoral edema"), (4, "Enhancing tumor"))
+
+
+@lru_cache(maxsize=16)
+def seg_files(patient_id: str, study_uid: str, source_uid: str, source_description: str, seg_uid: str,
+              slices: int = 4, segments: tuple[tuple[int, str], ...] = SEGMENTS) -> tuple[tuple[str, bytes], ...]:
+    """A DICOM-SEG of the phantom's labels drawn on the series ``source_uid``, one segment per label."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    source = [pydicom.dcmread(io.BytesIO(data)) for _, data in
+              dicom_files(patient_id, study_uid, source_uid, source_description, slices)]
+    source.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    labels = phantom_labels(slices)
+    segment_array = np.zeros_like(labels)
+    for number, (label, _) in enumerate(segments, start=1):
+        segment_array[labels == label] = number
+    descriptions = [hd.seg.SegmentDescription(number, name, codes.SCT.MorphologicallyAbnormalStructure,
+                                              codes.SCT.Neoplasm, "MANUAL")
+                    for number, (_, name) in enumerate(segments, start=1)]
+    seg = hd.seg.Segmentation(source_images=source, pixel_array=segment_array, segmentation_type="BINARY",
+                              segment_descriptions=descriptions, series_instance_uid=seg_uid, series_number=300,
+                              sop_instance_uid=f"{seg_uid}.1", instance_number=1, manufacturer="fake_nbia",
+                              manufacturer_model_name="phantom", software_versions="1", device_serial_number="1",
+                              series_description="Segmentation")
+    buffer = io.BytesIO()
+    seg.save_as(buffer)
+    return (("00000001.dcm", buffer.getvalue()),)
 
 
 def series_zip(files, corrupt_member: bool = False, bad_md5: bool = False, md5: bool = True) -> bytes:
@@ -91,15 +136,19 @@ class NbiaSeries:
     description: str
     released: date = date(2014, 6, 18)
     slices: int = 4
+    modality: str = "MR"
+    source: tuple[str, str] = ()  # a SEG's source series: (series UID, description)
 
     def files(self):
+        if self.modality == "SEG":
+            return seg_files(self.patient_id, self.study_uid, *self.source, self.series_uid, self.slices)
         return dicom_files(self.patient_id, self.study_uid, self.series_uid, self.description, self.slices)
 
     def row(self) -> dict:
-        return {"SeriesInstanceUID": self.series_uid, "StudyInstanceUID": self.study_uid, "Modality": "MR",
+        return {"SeriesInstanceUID": self.series_uid, "StudyInstanceUID": self.study_uid, "Modality": self.modality,
                 "ProtocolName": self.description, "SeriesDate": "1997-06-19", "SeriesDescription": self.description,
                 "BodyPartExamined": "BRAIN", "SeriesNumber": "5", "Collection": COLLECTION, "PatientID": self.patient_id,
-                "Manufacturer": "GE MEDICAL SYSTEMS", "ImageCount": self.slices,
+                "Manufacturer": "GE MEDICAL SYSTEMS", "ImageCount": len(self.files()),
                 "TimeStamp": f"{self.released:%Y-%m-%d} 00:00:00.0", "LicenseName": "Creative Commons Attribution 3.0 Unported License",
                 "FileSize": sum(len(d) for _, d in self.files()), "DateReleased": f"{self.released:%Y-%m-%d} 00:00:00.0"}
 
@@ -129,7 +178,7 @@ def handler_for(state: NbiaState):
                 if set(query) - {"Collection", "PatientID", "StudyInstanceUID", "Modality"}:
                     return self._send(400, b"bad parameter")
                 rows = [s.row() for s in state.series if query.get("PatientID") in (None, s.patient_id)
-                        and query.get("Modality") in (None, "MR")]
+                        and query.get("Modality") in (None, s.modality)]
                 return self._json(rows)
             if endpoint == "NewPatientsInCollection":
                 since = _from_date(query)

@@ -92,3 +92,54 @@ def test_slices_of_two_orientations_are_refused(tmp_path):
     header.save_as(folder / "00000003.dcm")
     with pytest.raises(DicomCaseError, match=f"{folder}: slices have 2 different orientations"):
         series_volume(folder)
+
+
+def land_seg(landing: Path, patient: str, segments=None) -> None:
+    """The study's DICOM-SEG (written by highdicom, drawn on its T1c series) beside its series."""
+    from tests.fake_nbia import SEGMENTS, seg_files
+
+    study = f"{ROOT}.2.{abs(hash(patient)) % 1000}"
+    folder = landing / patient / f"{study}.99"
+    folder.mkdir(parents=True)
+    for name, data in seg_files(patient, study, f"{study}.0", "AX T1 POST GD", f"{study}.99",
+                                segments=segments or SEGMENTS):
+        (folder / name).write_bytes(data)
+
+
+def test_a_study_with_a_dicom_seg_lands_with_its_labels_on_the_case_grid(tmp_path):
+    import numpy as np
+
+    from tests.fake_nbia import phantom_labels
+
+    landing, cohort = tmp_path / "landing", tmp_path / "cohort"
+    land(landing, "TCGA-02-0003")
+    land_seg(landing, "TCGA-02-0003")
+    [landed] = assemble_cases(landing, cohort, tmp_path / "no-segs")
+    assert landed.line() == "TCGA-02-0003: landed (4 sequences, segmentation from DICOM-SEG)"
+    [case] = read_cohort(cohort).cases
+    seg = sitk.ReadImage(str(case.segmentation))
+    t1c = sitk.ReadImage(str(case.images["T1c"]))
+    # The SEG stores only frames holding tumor, flipped along z by highdicom; on the case grid
+    # every voxel carries the label the phantom was drawn with.
+    assert seg.GetSize() == t1c.GetSize() and seg.GetOrigin() == t1c.GetOrigin()
+    assert np.array_equal(sitk.GetArrayFromImage(seg), phantom_labels())
+    assert set(np.unique(sitk.GetArrayFromImage(seg))) == {0, 1, 2, 4}
+    assert not [i for i in read_cohort(cohort).issues if i.severity.name == "ERROR"]
+
+
+def test_a_dicom_seg_segment_that_names_no_tumor_region_fails_the_case(tmp_path):
+    landing = tmp_path / "landing"
+    land(landing, "TCGA-02-0003")
+    land_seg(landing, "TCGA-02-0003", segments=((1, "Necrosis"), (2, "Brain"), (4, "Enhancing tumor")))
+    [failed] = assemble_cases(landing, tmp_path / "cohort", None)
+    assert failed.status == "failed" and "segment 2 (Brain / Neoplasm) is not necrosis, edema or enhancing" in failed.detail
+    assert not (tmp_path / "cohort" / "manifest.csv").exists()
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Necrosis", 1), ("Necrotic core", 1), ("Non-enhancing tumor", 1), ("NCR/NET", 1), ("Tumor core", 1),
+    ("Peritumoral edema", 2), ("Oedema", 2), ("ED", 2), ("Enhancing tumor", 4), ("ET", 4), ("Brain", None)])
+def test_segment_texts_map_to_brats_legacy_labels(text, label):
+    from radiomics_core.dicom_seg import project_label
+
+    assert project_label(text) == label

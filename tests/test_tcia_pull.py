@@ -41,3 +41,23 @@ def test_pull_lands_waits_and_fails_per_patient_and_resumes_without_downloading_
                      f"(put TCGA-08-0002.nii.gz in {cohort / 'segmentations'})"]
     assert state.downloads() == [f"/nbia-api/services/v4/getImageWithMD5Hash?SeriesInstanceUID={broken}"]
     assert [c.patient_id for c in read_cohort(cohort).cases] == ["TCGA-02-0003"]
+
+
+def test_a_study_served_with_a_dicom_seg_lands_as_a_complete_case(tmp_path, capsys):
+    """The fake server lists the SEG with Modality SEG; the pull downloads it with the MR series."""
+    import numpy as np
+
+    from tests.fake_nbia import phantom_labels
+
+    series = study("TCGA-02-0003", 100)
+    seg = NbiaSeries("TCGA-02-0003", f"{ROOT}.2.100", f"{ROOT}.4.100", "Segmentation", modality="SEG",
+                     source=(series[0].series_uid, series[0].description))
+    state = NbiaState(series=[*series, seg])
+    cohort = tmp_path / "cohort"
+    with FakeNbiaServer(state) as base_url:
+        assert main(["tcia", "pull", "TCGA-GBM", "--cohort", str(cohort), "--base-url", base_url]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines == ["TCGA-02-0003: landed (4 sequences, segmentation from DICOM-SEG)"]
+    assert len(state.downloads()) == 5  # four MR series and the SEG, not the localizer
+    [case] = read_cohort(cohort).cases
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(case.segmentation))), phantom_labels())
