@@ -121,6 +121,14 @@ def net_benefit(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> np.
     return np.array(out)
 
 
+def treat_all_net_benefit(y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The decision curve's treat-all reference: prevalence - (1 - prevalence) * pt / (1 - pt).
+    (Treat none is 0 at every threshold.)"""
+    prevalence = float(np.mean(np.asarray(y) == 1))
+    pt = np.asarray(thresholds, dtype=float)
+    return prevalence - (1 - prevalence) * pt / (1 - pt)
+
+
 def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd.Series,
              bootstrap: BootstrapConfig = BootstrapConfig()) -> dict[str, pd.DataFrame]:
     """All evaluation tables for one task's models."""
@@ -147,8 +155,9 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
             fpr, tpr, thr = roc_curve(y, s)
             roc.extend({**key, "fpr": f, "tpr": t, "threshold": min(float(h), 1.0)} for f, t, h in zip(fpr, tpr, thr))
             calib.extend({**key, **row} for row in calibration_bins(y, s).to_dict("records"))
-            decision.extend({**key, "threshold": t, "net_benefit": nb}
-                            for t, nb in zip(thresholds_dc, net_benefit(y, s, thresholds_dc)))
+            decision.extend({**key, "threshold": t, "net_benefit": nb, "treat_all": everyone}
+                            for t, nb, everyone in zip(thresholds_dc, net_benefit(y, s, thresholds_dc),
+                                                       treat_all_net_benefit(y, thresholds_dc)))
     for split in SPLITS:
         for a, b in itertools.combinations(models, 2):
             idx = a.scores.index.intersection(b.scores.index)

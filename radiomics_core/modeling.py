@@ -12,6 +12,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from radiomics_core.model_figures import ModelFigures, describe
 from radiomics_core.selection import RECIPES, make_classifier, selected_coefficients
 from radiomics_core.tasks import TaskConfig, TooFewCases, too_few_cases_reason
 
@@ -29,6 +30,7 @@ class FittedModel:
     coefficients: dict[str, float]
     scores: pd.Series = field(default_factory=pd.Series)  # probability of class 1, all patients
     cv_auc: float = float("nan")
+    figures: ModelFigures | None = None  # LASSO curves, feature correlation, nomogram (training data)
 
 
 def combined_matrix(voi_t: pd.DataFrame, ring: pd.DataFrame, ring_mm: float) -> pd.DataFrame:
@@ -65,7 +67,9 @@ def _fit(name: str, ring: float | None, X: pd.DataFrame, y: pd.Series, train: pd
          pipeline: Pipeline) -> FittedModel:
     pipeline.fit(X.loc[train], y.loc[train])
     scores = pd.Series(pipeline.predict_proba(X)[:, 1], index=X.index)
-    return FittedModel(name, ring, pipeline, list(X.columns), selected_coefficients(pipeline), scores)
+    figures = describe(pipeline, X.loc[train], y.loc[train], with_nomogram=name == "Clinical-Omics")
+    return FittedModel(name, ring, pipeline, list(X.columns), selected_coefficients(pipeline), scores,
+                       figures=figures)
 
 
 def _cv_scores(pipeline_factory, X: pd.DataFrame, y: pd.Series, seed: int) -> pd.Series:

@@ -111,6 +111,9 @@ class LassoSelector(_Selector):
         lasso.fit(frame.values, y.astype(float))
         self.alpha_ = float(lasso.alpha_)
         self.coef_ = lasso.coef_
+        # The cross-validation curve (alpha grid, high to low, and each fold's error), for the figures.
+        self.alphas_ = lasso.alphas_
+        self.mse_path_ = lasso.mse_path_
         self.support_ = np.abs(lasso.coef_) > 1e-10
         if not self.support_.any():
             corr = [abs(np.corrcoef(frame.values[:, j], y)[0, 1]) if np.ptp(frame.values[:, j]) else 0.0

@@ -71,9 +71,29 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "decision_curve": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
         ("threshold", "DOUBLE"), ("net_benefit", "DOUBLE"),
+        # The treat-all reference on the same cases (treat none is 0): evaluation.treat_all_net_benefit.
+        ("treat_all", "DOUBLE"),
     ),
     "predictions": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
         ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("score", "DOUBLE"),
+    ),
+    # Model figures from the training data (radiomics_core.model_figures), written by fitted_models.
+    "lasso_cv": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("alpha", "DOUBLE"),
+        ("cv_mse", "DOUBLE"), ("cv_mse_sd", "DOUBLE"), ("chosen", "BOOLEAN"),
+    ),
+    "lasso_path": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("alpha", "DOUBLE"),
+        ("feature", "VARCHAR"), ("coefficient", "DOUBLE"),
+    ),
+    "feature_correlation": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("feature_a", "VARCHAR"),
+        ("feature_b", "VARCHAR"), ("r", "DOUBLE"),
+    ),
+    "nomogram": (
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("axis", "VARCHAR"),
+        ("axis_order", "INTEGER"), ("value", "DOUBLE"), ("label", "VARCHAR"), ("points", "DOUBLE"),
+        ("position", "DOUBLE"),
     ),
 }

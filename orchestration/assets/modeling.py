@@ -11,6 +11,7 @@ from orchestration.partitions import RingPartitions, ring_mm
 from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
 from radiomics_core.evaluation import evaluate, selected_features_table
+from radiomics_core.model_figures import figure_tables
 from radiomics_core.modeling import fit_task_models
 from radiomics_core.tasks import CLASS_NAMES, TooFewCases, assign_splits
 from warehouse import queries
@@ -67,7 +68,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
-              automation_condition=AFTER_SPLIT, metadata={"warehouse_tables": "selected_features"})
+              automation_condition=AFTER_SPLIT,
+              metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
     def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
                       feature_tables: dict[str, pd.DataFrame]) -> list:
         """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
@@ -83,6 +85,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
             # The reason is the whole story (counts per class and what is needed): no retry helps.
             raise dg.Failure(description=str(reason), allow_retries=False) from None
         warehouse.write_partition("selected_features", task.name, selected_features_table(task.name, models))
+        for table, frame in figure_tables(task.name, models).items():
+            warehouse.write_partition(table, task.name, frame)
         context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
         context.add_output_metadata({
             "models": len(models),
