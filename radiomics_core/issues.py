@@ -28,6 +28,7 @@ class IssueKind(str, Enum):
 class Severity(str, Enum):
     ERROR = "error"  # the case cannot be processed
     WARNING = "warning"  # the case is processed; the user should know
+    WAITING = "waiting"  # the case is not complete yet (its segmentation is to come); not a failure
 
 
 @dataclass(frozen=True)

@@ -307,3 +307,27 @@ def test_findings_sentence_with_undefined_intervals_and_p_values():
     assert "the best ring is 3 mm" in text and "95% CI undefined" in text and "nan" not in text
     assert "VOI_T 0.500 (DeLong p undefined)" in text and "VOI_P 10 mm 0.800 (DeLong p < 0.001)" in text
     assert "could not be tested against the tumour alone" in text
+
+
+def test_overview_lists_a_case_waiting_for_segmentation_apart_from_failures(tmp_path):
+    """The rows tcia_series writes (orchestration/assets/tcia.py record_outcome) for a waiting
+    and a failed TCIA case, beside one landed patient."""
+    from radiomics_core.issues import CaseIssue, IssueKind, Severity
+    from warehouse import records
+
+    warehouse = Warehouse(tmp_path).initialize()
+    warehouse.write_partition("patients", "TCGA-06-0001", pd.DataFrame([{
+        "patient_id": "TCGA-06-0001", "source_id": "TCGA-06-0001", "layout": "manifest", "folder": "cohort",
+        "usable": True, "updated_at": pd.Timestamp("2026-11-26")}]))
+    waiting = CaseIssue("TCGA-02-0003", IssueKind.MISSING_SEGMENTATION, "waiting for segmentation: put "
+                        "TCGA-02-0003.nii.gz in segs", "segs", Severity.WAITING, "tcia")
+    failed = CaseIssue("TCGA-08-0002", IssueKind.PROCESSING_ERROR, "missing slice", stage="tcia")
+    for issue in (waiting, failed):
+        warehouse.write_partition("case_issues", f"{issue.patient_id}__tcia", records.issue_rows([issue], "tcia"))
+    app = open_page(tmp_path, "Cohort overview")
+    assert not app.exception
+    assert "Waiting for segmentation" in [h.value for h in app.subheader]
+    assert "1 case(s) waiting for segmentation" in " ".join(i.value for i in app.info)
+    waiting_table, failures_table = (frame.value for frame in app.dataframe[-2:])
+    assert list(waiting_table["patient_id"]) == ["TCGA-02-0003"]
+    assert list(failures_table["patient_id"]) == ["TCGA-08-0002"]

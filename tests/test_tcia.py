@@ -2,16 +2,18 @@
 answers like the NBIA v4 API (tests/fake_nbia.py, which cites where each response shape comes from)."""
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from orchestration.assets.tcia import tcia_series
-from orchestration.resources import TciaResource
+from orchestration.resources import PipelineResource, TciaResource
 from orchestration.sensors import tcia_sensor
 from radiomics_core.imageio import read_image
 from radiomics_core.tcia import RetryPolicy, Series, TciaClient, TciaError
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
+from warehouse import queries
 
 PATIENT = "TCGA-02-0003"
 STUDY = f"{ROOT}.2.100"
@@ -116,6 +118,12 @@ def test_http_errors_are_reported(client):
 
 # --- the sensor and the asset on a real instance -------------------------------------------------
 
+def resources(tcia: TciaResource) -> dict:
+    """The TCIA resource and the pipeline's, whose warehouse sits beside the landing folder."""
+    data_dir = Path(tcia.landing_dir).parent / f"{Path(tcia.landing_dir).name}-data"
+    return {"tcia": tcia, "pipeline": PipelineResource(cohort_dir=tcia.cohort_dir or str(data_dir), data_dir=str(data_dir))}
+
+
 def poll(instance, tcia, cursor):
     """One sensor tick, applied as the daemon would: partitions added, runs materialized."""
     result = tcia_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"tcia": tcia}))
@@ -124,7 +132,7 @@ def poll(instance, tcia, cursor):
     runs = {}
     for request in result.run_requests or []:
         runs[request.partition_key] = dg.materialize(
-            [tcia_series], instance=instance, partition_key=request.partition_key, resources={"tcia": tcia},
+            [tcia_series], instance=instance, partition_key=request.partition_key, resources=resources(tcia),
             run_config=request.run_config, raise_on_error=False)
     return result, runs
 
@@ -171,7 +179,7 @@ def test_the_sensor_requests_new_series_once_and_runs_download_them(nbia, tmp_pa
 
         # Rerunning a failed partition (as from the UI) lands it; landed series are untouched.
         landed = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.dcm")}
-        rerun = dg.materialize([tcia_series], instance=instance, partition_key=uids[3], resources={"tcia": tcia},
+        rerun = dg.materialize([tcia_series], instance=instance, partition_key=uids[3], resources=resources(tcia),
                                run_config=second.run_requests[3].run_config)
         assert rerun.success
         assert all(p.stat().st_mtime_ns == t for p, t in landed.items()) and len(landed) == 5 * 4
@@ -203,13 +211,20 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
                 for uid, run in runs.items()}
         assert case[UID] == f"{PATIENT}: not complete yet, no series for T1, T2, FLAIR"
         assert case[f"{ROOT}.3.104"].startswith(f"{PATIENT}: waiting for segmentation")
+        # Waiting is a case issue of its own severity, not a failure.
+        warehouse = resources(tcia)["pipeline"].warehouse()
+        [waiting] = queries.table(warehouse.root, "case_issues").to_dict("records")
+        assert (waiting["patient_id"], waiting["stage"], waiting["severity"], waiting["kind"]) == \
+            (PATIENT, "tcia", "waiting", "missing_segmentation")
+        assert waiting["message"].startswith("waiting for segmentation") and waiting["path"] == str(segs)
         segs.mkdir()
         sitk.WriteImage(sitk.Cast(series_volume(tmp_path / "landing" / PATIENT / UID) > 500, sitk.sitkUInt8) * 2,
                         str(segs / f"{PATIENT}.nii.gz"))
         # Dropping the segmentation and rematerializing any of the patient's series completes it.
-        rerun = dg.materialize([tcia_series], instance=instance, partition_key=UID, resources={"tcia": tcia},
+        rerun = dg.materialize([tcia_series], instance=instance, partition_key=UID, resources=resources(tcia),
                                run_config={"ops": {"tcia_series": {"config": {"patient_id": PATIENT}}}})
     assert rerun.get_asset_materialization_events()[0].materialization.metadata["case"].value == \
         f"{PATIENT}: landed (4 sequences)"
     assert [c.patient_id for c in read_cohort(cohort).cases] == [PATIENT]
     assert len(state.downloads()) == 4  # the rerun found the series landed
+    assert queries.table(warehouse.root, "case_issues").empty  # landed: no longer waiting

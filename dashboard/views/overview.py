@@ -1,14 +1,19 @@
-"""Cohort overview: cases per class and split, freshness, failed cases with reasons."""
+"""Cohort overview: cases per class and split, freshness, cases waiting for their segmentation,
+failed cases with reasons."""
 
 import streamlit as st
 
 from dashboard import data
+from radiomics_core.issues import Severity
 
 
 def render(root: str) -> None:
     st.header("Cohort overview")
     patients = data.table(root, "patients")
     issues = data.table(root, "case_issues")
+    # Landed TCIA studies whose segmentation is still to come: not failures, listed apart.
+    waiting = issues[issues["severity"] == Severity.WAITING.value]
+    issues = issues[issues["severity"] != Severity.WAITING.value]
     splits = data.table(root, "splits")
     c1, c2, c3 = st.columns(3)
     c1.metric("Cases", len(patients))
@@ -24,6 +29,11 @@ def render(root: str) -> None:
                            for t, label in zip(counts["task"], counts["label"])]
         table = counts.pivot_table(index=["task", "class"], columns="split", values="cases", fill_value=0)
         st.dataframe(table[[s for s in ("train", "test") if s in table.columns]])
+    if not waiting.empty:
+        st.subheader("Waiting for segmentation")
+        st.info(f"{waiting['patient_id'].nunique()} case(s) waiting for segmentation: their images have "
+                "landed; each becomes a case once its segmentation is in the segmentation folder.")
+        st.dataframe(waiting[["patient_id", "message", "path"]].sort_values("patient_id"), hide_index=True)
     st.subheader("Failed cases and warnings")
     if issues.empty:
         st.success("No case has an issue.")

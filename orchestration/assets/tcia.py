@@ -9,9 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.resources import TciaResource
-from radiomics_core.dicom_cases import assemble_cases
+from orchestration.resources import PipelineResource, TciaResource
+from radiomics_core.dicom_cases import CaseOutcome, assemble_cases
+from radiomics_core.issues import CaseIssue, IssueKind, Severity
 from radiomics_core.tcia import Series, TciaError
+from warehouse import records
 
 tcia_series_partitions = dg.DynamicPartitionsDefinition(name="tcia_series")
 
@@ -38,12 +40,16 @@ class TciaSeriesConfig(dg.Config):
             file_size=series.file_size or 0)})
 
 
-@dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"})
-def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tcia: TciaResource) -> dg.MaterializeResult:
+@dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"},
+          metadata={"warehouse_tables": "case_issues"})
+def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tcia: TciaResource,
+                pipeline: PipelineResource) -> dg.MaterializeResult:
     """One NBIA series, verified (MD5, zip, image count, DICOM) and landed as
     ``<landing>/<patient>/<series uid>/``; a series already landed is not downloaded again.
     With the resource's cohort and segmentation folders set, a patient whose sequences and
-    segmentation are all there becomes a row of the cohort's manifest.csv."""
+    segmentation are all there becomes a row of the cohort's manifest.csv; a patient still
+    waiting for its segmentation, or whose study cannot become a case, is a row of
+    ``case_issues`` (severity ``waiting`` or ``error``), cleared once the case lands."""
     series = config.series(context.partition_key)
     try:
         folder = tcia.client().download_series(series, Path(tcia.landing_dir))
@@ -61,4 +67,24 @@ def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tci
             line = f"{series.patient_id}: not complete yet, no series for {', '.join(outcome.missing)}"
         context.log.info(line)
         metadata["case"] = line
+        record_outcome(pipeline, outcome, tcia.segmentation_dir)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def record_outcome(pipeline: PipelineResource, outcome: CaseOutcome, segmentation_dir: str) -> None:
+    """A waiting or failed TCIA case as its ``case_issues`` partition (``<patient>__tcia``).
+
+    The patient's other series may still be downloading in their own runs, so an incomplete
+    study (``missing``) is no issue yet; a landed case clears the partition.
+    """
+    warehouse = pipeline.warehouse()
+    key = f"{outcome.patient_id}__tcia"
+    if outcome.status == "waiting for segmentation":
+        issue = CaseIssue(outcome.patient_id, IssueKind.MISSING_SEGMENTATION,
+                          f"waiting for segmentation: {outcome.detail}", segmentation_dir, Severity.WAITING, "tcia")
+    elif outcome.status == "failed" and not outcome.missing:
+        issue = CaseIssue(outcome.patient_id, IssueKind.PROCESSING_ERROR, outcome.detail, stage="tcia")
+    else:
+        warehouse.delete_partition("case_issues", key)
+        return
+    warehouse.write_partition("case_issues", key, records.issue_rows([issue], "tcia"))
