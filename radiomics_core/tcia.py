@@ -5,7 +5,8 @@ when NBIA answers HTTP 429 or 5xx or does not answer in time. Downloads come fro
 ``getImageWithMD5Hash`` (the zip carries ``md5hashes.csv``, columns ``Filename,MD5Hash``, as
 NBIA's own download service writes it) and are validated in a temporary folder (zip integrity,
 MD5 of every file, image count, DICOM readability), then renamed into the landing folder, so a
-partial download never looks like a case. ``changes_since`` asks only for what changed after a
+partial download never looks like a case; the staging folder a killed download leaves is removed
+by the next download into the same patient folder. ``changes_since`` asks only for what changed after a
 date (``NewPatientsInCollection`` and ``getUpdatedSeries``, dates as MM-DD-YYYY).
 """
 
@@ -17,6 +18,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import time
 import zipfile
 from collections.abc import Callable
@@ -161,13 +163,14 @@ class TciaClient:
         target = Path(landing_dir) / patient / uid
         if target.exists():
             return target
+        clean_stale_downloads(target.parent)
         content = self._get("getImageWithMD5Hash", about=f"series {uid}", SeriesInstanceUID=series.series_uid).content
         # FileSize counts the DICOM files; the zip compresses them, hence a loose bound.
         if series.file_size and len(content) < 0.5 * series.file_size:
             raise TciaError(f"series {uid}: got {len(content):,} bytes, expected about {series.file_size:,} "
                             "(truncated download)")
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = make_temp_dir(target.parent, prefix=".download-")  # group-readable like the cohort
+        staging = make_temp_dir(target.parent, prefix=staging_prefix())  # group-readable like the cohort
         try:
             count = _extract_dicom_zip(content, staging, uid)
             if series.image_count and count != series.image_count:
@@ -177,6 +180,50 @@ class TciaClient:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+
+STAGING_PREFIX = ".download-"
+# A staging folder lives only while one downloaded zip is extracted (seconds): one this old was
+# left by a killed pull or run. Younger ones may belong to a run landing another series now,
+# unless their name says they belong to a process of this machine that is gone.
+STALE_AFTER_S = 600.0
+
+
+def staging_prefix() -> str:
+    """``.download-<pid>@<host>-``: which process is extracting into the folder."""
+    return f"{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-"
+
+
+def _owner_is_gone(folder: Path) -> bool:
+    owner = folder.name[len(STAGING_PREFIX):].rsplit("-", 1)[0]
+    pid, _, host = owner.partition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's, or an unnamed one: only its age tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def clean_stale_downloads(patient_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the staging folders of ``patient_dir`` that a killed download left behind: those
+    of a process of this machine that no longer runs, and any untouched for ``older_than_s``."""
+    if not Path(patient_dir).is_dir():
+        return []
+    now = time.time()
+    removed = []
+    for folder in Path(patient_dir).glob(f"{STAGING_PREFIX}*"):
+        try:
+            newest = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
+        except FileNotFoundError:  # renamed or removed meanwhile by its own run
+            continue
+        if _owner_is_gone(folder) or now - newest > older_than_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def nbia_date(day: date) -> str:

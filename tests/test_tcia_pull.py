@@ -61,3 +61,41 @@ def test_a_study_served_with_a_dicom_seg_lands_as_a_complete_case(tmp_path, caps
     assert len(state.downloads()) == 5  # four MR series and the SEG, not the localizer
     [case] = read_cohort(cohort).cases
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(case.segmentation))), phantom_labels())
+
+
+def test_a_killed_pull_leaves_no_staging_folder_behind_the_next_one(tmp_path, capsys):
+    """A pull killed while extracting a series leaves ``.download-<pid>@<host>-*``; the next pull
+    removes it (its process is gone), downloads only that series, and keeps a staging folder that
+    another machine's run may still be filling."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    state = NbiaState(series=study("TCGA-02-0003", 100))
+    cohort = tmp_path / "cohort"
+    patient = cohort / "tcia-landing" / "TCGA-02-0003"
+    with FakeNbiaServer(state) as base_url:
+        args = ["tcia", "pull", "TCGA-GBM", "--cohort", str(cohort), "--base-url", base_url]
+        assert main(args) == 0
+        # The kill: the FLAIR series had not been renamed into place, its process is gone.
+        flair = f"{ROOT}.3.1003"
+        shutil.rmtree(patient / flair)
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                        "from radiomics_core.atomic_files import make_temp_dir; from radiomics_core.tcia import staging_prefix; "
+                        "(make_temp_dir(sys.argv[1], staging_prefix()) / '00000001.dcm').write_bytes(b'half')",
+                        str(patient)], check=True)
+        old = patient / ".download-0123456789abcdef"  # unnamed, untouched for an hour
+        old.mkdir()
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        elsewhere = patient / ".download-17@worker-2-0123456789abcdef"  # another machine's, fresh
+        elsewhere.mkdir()
+        killed = [p for p in patient.glob(".download-*") if p not in (old, elsewhere)]
+        assert len(killed) == 1
+        state.requests.clear()
+        assert main(args) == 0
+    assert state.downloads() == [f"/nbia-api/services/v4/getImageWithMD5Hash?SeriesInstanceUID={flair}"]
+    assert sorted(patient.glob(".download-*")) == [elsewhere]
+    assert len(list((patient / flair).glob("*.dcm"))) == 4
+    capsys.readouterr()
