@@ -177,3 +177,36 @@ def test_even_digitize_equals_numpy_digitize():
         edges = np.arange(minimum - (minimum % width), values.max() + 2 * width, width)
         values = np.concatenate([values, edges[:-1].astype(dtype), np.nextafter(edges[1:-1], -np.inf).astype(dtype)])
         np.testing.assert_array_equal(_digitize_evenly(values, edges), np.digitize(values, edges))
+
+
+def test_mcc_when_the_largest_eigenvalue_after_perron_is_negative():
+    """MCC is the second largest |eigenvalue| of the symmetric weighted GLCM W; here it is negative.
+
+    Two groups of gray levels on a 3D checkerboard (15% of voxels swapped): along axis and body
+    diagonals neighbours mostly switch groups, so W is nearly bipartite and its eigenvalue of
+    largest magnitude after the Perron 1 is about -0.5. PyRadiomics squares them (W W^T) and
+    takes the second largest; so must we.
+    """
+    from radiomics.glcm import RadiomicsGLCM
+
+    from radiomics_core.fast_glcm import FastGLCM, _mcc_weights
+
+    rng = np.random.default_rng(0)
+    shape = (12, 12, 12)
+    odd = np.indices(shape).sum(0) % 2 == 1
+    swapped = rng.random(shape) < 0.15
+    array = np.where(odd ^ swapped, rng.integers(5, 9, shape), rng.integers(1, 5, shape)).astype(np.float32)
+    image, mask = sitk.GetImageFromArray(array), sitk.GetImageFromArray(np.ones(shape, np.uint8))
+    values = {}
+    for klass in (FastGLCM, RadiomicsGLCM):
+        glcm = klass(image, mask, binWidth=1)
+        glcm._initCalculation()
+        values[klass] = float(np.squeeze(glcm.getMCCFeatureValue()))
+    ours = FastGLCM(image, mask, binWidth=1)
+    ours._initCalculation()
+    weighted = _mcc_weights(np.ascontiguousarray(ours.P_glcm[0]), ours.coefficients["px"][0, :, 0, :],
+                            ours.coefficients["py"][0, 0, :, :])
+    eigenvalues = np.linalg.eigvalsh(weighted)
+    assert np.sum(-eigenvalues[:, 0] > eigenvalues[:, -2]) >= 6  # the negative one decides these angles
+    assert values[FastGLCM] == pytest.approx(values[RadiomicsGLCM], rel=1e-6)
+    assert 0.3 < values[FastGLCM] < 0.7

@@ -9,7 +9,9 @@ import pytest
 import SimpleITK as sitk
 
 from radiomics_core.cohort import read_cohort
-from radiomics_core.preprocessing import preprocess_case, reference_grid, resample_labels, resample_like
+from radiomics_core.imageio import read_image
+from radiomics_core.preprocessing import (PreprocessConfig, preprocess_case, reference_grid, resample_labels,
+                                          resample_like, zscore_in_mask)
 from radiomics_core.rings import mask_volume, ring_masks
 from radiomics_core.synthetic import DemoConfig
 from tests.builders import small_case_volumes, write_volume
@@ -72,3 +74,22 @@ def test_a_thick_slice_case_lands_on_one_1mm_grid_with_its_tumor_volume_kept(tmp
     labels = sitk.GetArrayViewFromImage(case.labels)
     assert np.count_nonzero(labels) == pytest.approx(tumor_mm3, rel=0.05)
     assert set(np.unique(labels)) == set(np.unique(volumes["tumor_segmentation"]))
+
+
+def test_sequences_already_on_the_1mm_grid_keep_their_own_values(tmp_path):
+    volumes = small_case_volumes(6)
+    for role, array in volumes.items():
+        write_volume(array, tmp_path / "UCSF-PDGM-0006_nifti" / f"UCSF-PDGM-0006_{role}.nii.gz")
+    case = read_cohort(tmp_path).cases[0]
+    prepared = preprocess_case(case)
+    brain = sitk.GetArrayViewFromImage(prepared.brain).astype(bool)
+    clip = PreprocessConfig().clip_percentiles
+    for sequence, path in case.images.items():
+        source = read_image(path, sitk.sitkFloat32)
+        expected = sitk.GetArrayFromImage(zscore_in_mask(source, brain, clip))
+        assert np.array_equal(sitk.GetArrayViewFromImage(prepared.images[sequence]), expected), sequence
+        # Resampling onto the identical grid is the identity up to ITK's rounding: skipping it
+        # changes nothing but that rounding.
+        resampled = resample_like(source, source, sitk.sitkBSpline, sitk.sitkFloat32)
+        np.testing.assert_allclose(sitk.GetArrayFromImage(zscore_in_mask(resampled, brain, clip)), expected,
+                                   rtol=0, atol=1e-5)
