@@ -18,12 +18,12 @@ import dagster as dg
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
 from orchestration.assets.modeling import feature_tables_asset, task_assets
 from orchestration.assets.tables import warehouse_table_specs
-from orchestration.assets.tcia import tcia_series
+from orchestration.assets.tcia import tcia_collection_release, tcia_series
 from orchestration.io_managers import FeatureTablesIOManager
 from orchestration.jobs import dask_jobs, patient_job, ring_job
 from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
-from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_sensor
+from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_release_sensor, tcia_sensor
 
 
 def pipeline_from_env() -> PipelineResource:
@@ -51,9 +51,9 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     dask_on = dask_jobs(scheduler) if scheduler else []
     graph = assets(pipeline)
     return dg.Definitions(
-        assets=[*graph, *warehouse_table_specs(graph), tcia_series],
+        assets=[*graph, *warehouse_table_specs(graph), tcia_series, tcia_collection_release],
         jobs=[patient_job, ring_job] + dask_on,
-        sensors=[automation_sensor, new_cases_sensor, tcia_sensor],
+        sensors=[automation_sensor, new_cases_sensor, tcia_sensor, tcia_release_sensor],
         resources={
             "pipeline": pipeline,
             "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),

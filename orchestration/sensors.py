@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from orchestration.assets.tcia import TciaSeriesConfig, tcia_series_partitions
+from orchestration.assets.tcia import TciaSeriesConfig, tcia_collection_release, tcia_series_partitions
 from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource, TciaResource
 
@@ -85,3 +85,29 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
         dynamic_partitions_requests=[tcia_series_partitions.build_add_request(sorted(new))],
         cursor=today.isoformat(),
     )
+
+
+@dg.sensor(minimum_interval_seconds=6 * 3600, default_status=dg.DefaultSensorStatus.STOPPED)
+def tcia_release_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.SensorResult:
+    """A new version of the resource's ``release_collection`` in TCIA's public collections listing
+    becomes an observation of ``tcia_collection_release`` (version, date updated, subjects), so users
+    know a new release of a package-only collection exists. The cursor is the last version seen.
+    Nothing is downloaded: such collections come as one large package. Off by default."""
+    from radiomics_core.tcia import TciaError
+
+    try:
+        release = tcia.client(max_attempts=2, max_timeout_s=20).collection_release(tcia.release_collection,
+                                                                                   tcia.listing_url)
+    except TciaError as error:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"TCIA's collections listing did not answer: {error}"))
+    if not release.version:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"{release.collection}: the listing gives no version"))
+    if release.version == context.cursor:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"{release.collection} is still version {release.version}"))
+    context.log.info(f"{release.collection}: version {release.version} ({release.date_updated})")
+    observation = dg.AssetObservation(
+        asset_key=tcia_collection_release.key,
+        description=f"{release.collection} version {release.version}, updated {release.date_updated}",
+        metadata={"collection": release.collection, "version": release.version, "date_updated": release.date_updated,
+                  "subjects": release.subjects, "previous_version": context.cursor or "none seen"})
+    return dg.SensorResult(asset_events=[observation], cursor=release.version)

@@ -59,6 +59,27 @@ class Series:
                    str(row.get("StudyInstanceUID", "")))
 
 
+LISTING_URL = "https://cancerimagingarchive.net/api/v2"
+
+
+@dataclass(frozen=True)
+class CollectionRelease:
+    """A collection's version as TCIA's collections listing states it (values as written there)."""
+
+    collection: str
+    version: str
+    date_updated: str
+    subjects: int | None
+
+    @classmethod
+    def from_json(cls, collection: str, row: dict) -> "CollectionRelease":
+        try:
+            subjects = int(row.get("subjects"))
+        except (TypeError, ValueError):
+            subjects = None
+        return cls(collection, str(row.get("version_number") or "").strip(), str(row.get("date_updated") or ""), subjects)
+
+
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -99,12 +120,14 @@ class TciaClient:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def _get(self, endpoint: str, about: str = "", **params: str) -> httpx.Response:
-        what = f"{about}: {endpoint}" if about else endpoint
+        return self._fetch(f"{self.base_url}/{endpoint}", f"{about}: {endpoint}" if about else endpoint, params)
+
+    def _fetch(self, url: str, what: str, params: dict[str, str]) -> httpx.Response:
         problem = ""
         for attempt in range(1, self.retry.attempts + 1):
             retry_after = None
             try:
-                response = httpx.get(f"{self.base_url}/{endpoint}", params=params, timeout=self.timeout_s)
+                response = httpx.get(url, params=params, timeout=self.timeout_s)
             except httpx.TimeoutException:
                 problem = "timed out"
             except httpx.HTTPError as error:
@@ -155,6 +178,36 @@ class TciaClient:
         patients = set(self.new_patients(collection, since))
         patients |= {s.patient_id for s in self.updated_series(collection, since) if s.patient_id}
         return [s for patient in sorted(patients) for s in self.series(collection, patient, modality)]
+
+    def collection_release(self, collection: str, listing_url: str = LISTING_URL) -> "CollectionRelease":
+        """The current version of ``collection`` in TCIA's public collections listing.
+
+        The listing (TCIA's WordPress API v2, ``/collections/``) answers
+        ``{"results": [...], "page": n, "total_pages": m}``; rows carry ``collection_short_title``,
+        ``slug``, ``version_number``, ``date_updated`` and ``subjects`` (tcia-utils'
+        ``wordpress.getCollections``, ../shared/docs/data-formats.md).
+        """
+        rows, page = [], 1
+        fields = "collection_short_title,slug,version_number,date_updated,subjects"
+        while True:
+            response = self._fetch(f"{listing_url.rstrip('/')}/collections/", "collections listing",
+                                   {"search": collection, "fields": fields, "per_page": "100", "page": str(page)})
+            try:
+                body = response.json()
+            except ValueError:
+                raise TciaError("collections listing: the answer is not JSON") from None
+            if isinstance(body, list):  # the v1 listing: a bare list
+                rows += body
+                break
+            rows += body.get("results") or []
+            if page >= min(int(body.get("total_pages") or 1), 20):  # a search matches a few rows
+                break
+            page += 1
+        wanted = collection.strip().lower()
+        for row in rows:
+            if wanted in (str(row.get("collection_short_title", "")).lower(), str(row.get("slug", "")).lower()):
+                return CollectionRelease.from_json(collection, row)
+        raise TciaError(f"collections listing: no collection named {collection!r}")
 
     def download_series(self, series: Series, landing_dir: Path) -> Path:
         """Download, validate and land one series as ``landing/<patient>/<series uid>/``."""

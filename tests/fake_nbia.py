@@ -13,6 +13,12 @@ Response shapes follow the real API as public client code records it:
   with the header ``Filename,MD5Hash``, as NBIA's own service writes it (the NBIA server's
   GetImageWithMD5Hash resource; MONAI's ``download_tcia_series_instance`` reads the same file).
 
+The same server answers TCIA's public collections listing (``/api/v2/collections/``, the
+WordPress API v2 that tcia-utils' ``wordpress.getCollections`` reads): ``{"results": [...],
+"page", "total_pages"}`` with rows carrying ``collection_short_title``, ``slug``,
+``version_number``, ``date_updated`` and ``subjects`` (../shared/docs/data-formats.md), two rows
+a page so paging is exercised.
+
 DICOM files are written by SimpleITK from a small phantom; a DICOM-SEG series (Modality ``SEG``,
 one multi-frame file, as TCIA serves segmentations) is written by highdicom from the phantom's
 tumor labels (``phantom_labels``) with the study's T1c series as its source images. Faults are queued per series UID and
@@ -158,6 +164,7 @@ class NbiaState:
     series: list[NbiaSeries] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     requests: list[str] = field(default_factory=list)
+    collections: list[dict] = field(default_factory=list)  # rows of the collections listing
 
     def downloads(self) -> list[str]:
         return [r for r in self.requests if "getImage" in r]
@@ -174,6 +181,8 @@ def handler_for(state: NbiaState):
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             state.requests.append(self.path)
             endpoint = url.path.rsplit("/", 1)[-1]
+            if url.path.rstrip("/").endswith("/api/v2/collections"):
+                return self._listing(query)
             if endpoint == "getSeries":
                 if set(query) - {"Collection", "PatientID", "StudyInstanceUID", "Modality"}:
                     return self._send(400, b"bad parameter")
@@ -205,6 +214,15 @@ def handler_for(state: NbiaState):
                     payload = payload[: len(payload) * 2 // 3]
                 return self._send(200, payload, "application/zip")
             return self._send(404, b"")
+
+        def _listing(self, query, per_page=2):
+            words = query.get("search", "").lower()
+            rows = [r for r in state.collections if words in json.dumps(r).lower()]
+            page = int(query.get("page", "1"))
+            pages = max(1, -(-len(rows) // per_page))
+            body = {"results": rows[(page - 1) * per_page: page * per_page], "page": page,
+                    "total_pages": pages, "total": len(rows)}
+            return self._send(200, json.dumps(body).encode())
 
         def _json(self, rows):
             # The API's empty answer is HTTP 200 with an empty body, not "[]".

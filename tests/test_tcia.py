@@ -9,7 +9,7 @@ import pytest
 
 from orchestration.assets.tcia import tcia_series
 from orchestration.resources import PipelineResource, TciaResource
-from orchestration.sensors import tcia_sensor
+from orchestration.sensors import tcia_release_sensor, tcia_sensor
 from radiomics_core.imageio import read_image
 from radiomics_core.tcia import RetryPolicy, Series, TciaClient, TciaError
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
@@ -228,3 +228,57 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
     assert [c.patient_id for c in read_cohort(cohort).cases] == [PATIENT]
     assert len(state.downloads()) == 4  # the rerun found the series landed
     assert queries.table(warehouse.root, "case_issues").empty  # landed: no longer waiting
+
+
+# --- a package-only collection's versions (TCIA's collections listing) -----------------------
+
+def listing_rows(version: str, updated: str) -> list[dict]:
+    """Rows as the listing returns them; the search also matches other collections' rows."""
+    return [{"id": 1, "slug": "ucsf-pdgm-v4", "collection_short_title": "UCSF-PDGM-v4", "version_number": "1",
+             "date_updated": "2023-01-10", "subjects": 10},
+            {"id": 2, "slug": "tcga-gbm", "collection_short_title": "TCGA-GBM", "version_number": "4",
+             "date_updated": "2020-05-29", "subjects": 262, "collection_summary": "Glioblastoma; see also UCSF-PDGM."},
+            {"id": 3, "slug": "ucsf-pdgm", "collection_short_title": "UCSF-PDGM", "version_number": version,
+             "date_updated": updated, "subjects": "495"}]
+
+
+def test_a_new_collection_version_is_reported_once_as_an_observation(nbia):
+    state, base_url = nbia
+    state.collections = listing_rows("4", "2023-09-20")
+    tcia = TciaResource(listing_url=base_url.replace("/nbia-api/services/v4", "/api/v2"), release_collection="UCSF-PDGM",
+                        retry_attempts=1)
+    with dg.instance_for_test() as instance:
+        def tick(cursor):
+            result = tcia_release_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"tcia": tcia}))
+            for event in result.asset_events:  # as the daemon records them
+                instance.report_runless_asset_event(event)
+            return result
+
+        first = tick(None)
+        [seen] = first.asset_events
+        assert isinstance(seen, dg.AssetObservation) and seen.asset_key == dg.AssetKey("tcia_collection_release")
+        assert {k: v.value for k, v in seen.metadata.items()} == {
+            "collection": "UCSF-PDGM", "version": "4", "date_updated": "2023-09-20", "subjects": 495,
+            "previous_version": "none seen"}
+        assert first.cursor == "4"
+        assert sum("page=2" in r for r in state.requests) == 1  # the matching row is on the second page
+
+        unchanged = tick(first.cursor)
+        assert not unchanged.asset_events and unchanged.cursor is None
+        assert "UCSF-PDGM is still version 4" in unchanged.skip_reason.skip_message
+
+        state.collections = listing_rows("5", "2026-11-02")
+        newer = tick(unchanged.cursor or first.cursor)
+        assert newer.cursor == "5" and newer.asset_events[0].metadata["previous_version"].value == "4"
+        records = instance.fetch_observations(dg.AssetKey("tcia_collection_release"), limit=10).records
+        assert [r.asset_observation.metadata["version"].value for r in records] == ["5", "4"]
+
+
+def test_a_collection_missing_from_the_listing_is_said_so(nbia):
+    state, base_url = nbia
+    state.collections = listing_rows("4", "2023-09-20")[:2]
+    tcia = TciaResource(listing_url=base_url.replace("/nbia-api/services/v4", "/api/v2"), retry_attempts=1)
+    with dg.instance_for_test() as instance:
+        result = tcia_release_sensor(dg.build_sensor_context(instance=instance, resources={"tcia": tcia}))
+    assert not result.asset_events and result.cursor is None
+    assert "no collection named 'UCSF-PDGM'" in result.skip_reason.skip_message

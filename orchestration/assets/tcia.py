@@ -17,6 +17,13 @@ from warehouse import records
 
 tcia_series_partitions = dg.DynamicPartitionsDefinition(name="tcia_series")
 
+# A collection distributed as a package outside NBIA (UCSF-PDGM): not materialized here, only
+# observed. tcia_release_sensor reports each new version as an observation with its number and date.
+tcia_collection_release = dg.AssetSpec(
+    "tcia_collection_release", group_name="tcia", kinds={"tcia"},
+    description="The TCIA collection named by the tcia resource's release_collection, as TCIA's public "
+                "collections listing states it; each new version is an observation (version, date updated, subjects).")
+
 
 class TciaSeriesConfig(dg.Config):
     """What getSeries said about the series; the sensor fills it in from the listing it polled."""
