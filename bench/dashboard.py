@@ -21,12 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from radiomics_core.clinical_table import clinical_characteristics  # noqa: E402
 from radiomics_core.evaluation import evaluate, selected_features_table  # noqa: E402
+from radiomics_core.model_figures import describe, figure_tables  # noqa: E402
 from radiomics_core.modeling import FittedModel  # noqa: E402
+from radiomics_core.selection import make_classifier, mgmt_pipeline, selected_coefficients  # noqa: E402
 from radiomics_core.tasks import CLASS_NAMES, TASKS, assign_splits  # noqa: E402
 from warehouse.store import Warehouse  # noqa: E402
 
@@ -120,6 +124,26 @@ def write_viewer_images(work: Path, patient: str, shape: tuple[int, int, int] = 
         write(((distance > 0) & (distance <= ring)).astype(np.uint8), work / "rings" / patient / f"ring_{ring:g}.nii.gz")
 
 
+def _figures(model: str, names: list[str], y: np.ndarray, strength: float, rng):
+    """The model's recipe fitted on synthetic training values of its candidate features (the
+    thesis' MGMT recipe for radiomics models, a logistic regression for the clinical ones), so the
+    figure tables (LASSO curves, correlation, nomogram) come from radiomics_core with real shapes.
+    Returns the pipeline, the features it kept with their coefficients, and its figures."""
+    values = rng.normal(0, 1, (len(y), len(names))) + strength * 0.5 * (y[:, None] - 0.5) * rng.uniform(
+        0.2, 1.5, len(names))
+    if len(names) > 1:
+        values[:, 1] += 0.7 * values[:, 0]  # one correlated pair, as radiomic features have
+    X = pd.DataFrame(values, columns=names)
+    if "age" in names:
+        X["age"] = (55 + 10 * X["age"]).round()
+    target = pd.Series(y)
+    clinical = model in ("Clinical", "Clinical-Omics")
+    logistic = Pipeline([("scale", StandardScaler()), ("classifier", make_classifier("logistic", 0))])
+    pipeline = (logistic.set_output(transform="pandas") if clinical else mgmt_pipeline(0)).fit(X, target)
+    figures = describe(pipeline, X, target, with_nomogram=model == "Clinical-Omics")
+    return pipeline, selected_coefficients(pipeline), figures
+
+
 def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, zero_auc) -> None:
     labels = task.labels(clinical)
     split = assign_splits(labels, task)
@@ -131,7 +155,9 @@ def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, 
         scores = 1 / (1 + np.exp(-(strength * (y - 0.5) + rng.normal(0, 1.0, len(y)))))
         if zero_auc == (model, ring):
             scores = np.where(y == 1, 0.2, 0.8) + rng.uniform(-0.05, 0.05, len(y))
-        return FittedModel(model, ring, None, list(features), features, pd.Series(scores, index=labels.index))
+        pipeline, features, figures = _figures(model, list(features), y, strength, rng)
+        return FittedModel(model, ring, pipeline, list(features), features, pd.Series(scores, index=labels.index),
+                           figures=figures)
 
     def coefficients(prefix: str, n: int) -> dict[str, float]:
         picked = rng.choice(len(SEQUENCES) * 5, size=n, replace=False)
@@ -149,6 +175,7 @@ def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, 
     tables["clinical_characteristics"] = clinical_characteristics(
         task.name, clinical[clinical.patient_id.isin(labels.index)], labels, split, CLASS_NAMES[task.name])
     tables["selected_features"] = selected_features_table(task.name, models)
+    tables.update(figure_tables(task.name, models))
     for table, frame in tables.items():
         warehouse.write_partition(table, task.name, frame)
 

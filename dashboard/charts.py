@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 KINDS = ["VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"]  # the thesis' order of models
@@ -154,25 +155,71 @@ def delong_heatmap(delong: pd.DataFrame, split: str) -> alt.Chart:
         title=title, width=size, height=size, usermeta=SVG, autosize=PAD)
 
 
-def calibration_chart(calibration: pd.DataFrame) -> alt.Chart:
+def calibration_chart(calibration: pd.DataFrame, metrics: pd.DataFrame | None = None,
+                      title: str = "Calibration") -> alt.Chart:
+    """Observed fraction against mean predicted probability per quantile bin (point size: the
+    bin's cases), the ideal diagonal dashed; the legend gives each model's calibration slope and
+    intercept from ``metrics`` (1 and 0 when calibrated)."""
     data = with_labels(calibration)
     order = model_order(data) if len(data) else []
-    line = alt.Chart(data).mark_line(point=True).encode(
+    legend = {label: label for label in order}
+    if metrics is not None and len(metrics) and "calibration_slope" in metrics:
+        for row in with_labels(metrics).itertuples():
+            if row.label in legend:
+                legend[row.label] = (f"{row.label} (slope {row.calibration_slope:.2f}, "
+                                     f"intercept {row.calibration_intercept:.2f})")
+    data = data.assign(curve=data["label"].map(legend))
+    color = alt.Color("curve:N", title="Model", sort=[legend[o] for o in order],
+                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=420))
+    tooltip = ["label", alt.Tooltip("predicted:Q", format=".3f"), alt.Tooltip("observed:Q", format=".3f"), "count"]
+    line = alt.Chart(data).mark_line().encode(
         x=alt.X("predicted:Q", title="Predicted probability", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("observed:Q", title="Observed fraction", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("label:N", title="Model", sort=order))
+        y=alt.Y("observed:Q", title="Observed fraction", scale=alt.Scale(domain=[0, 1])), color=color)
+    points = alt.Chart(data).mark_circle(opacity=0.9).encode(
+        x="predicted:Q", y="observed:Q", color=color, tooltip=tooltip,
+        size=alt.Size("count:Q", title="Cases in bin", scale=alt.Scale(range=[25, 220]),
+                      legend=alt.Legend(orient="bottom")))
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
-    return (diagonal + line).properties(title="Calibration", width=360, height=320, usermeta=SVG, autosize=PAD)
+    return alt.layer(diagonal, line, points).properties(title=title, width=360, height=320, usermeta=SVG,
+                                                         autosize=PAD)
 
 
-def decision_curve_chart(decision: pd.DataFrame) -> alt.Chart:
+REFERENCES = ("Treat all", "Treat none")
+REFERENCE_COLORS = {"Treat all": "#7f7f7f", "Treat none": "#000000"}
+# Vega's "tableau10" scheme (the ROC chart's), repeated: models first, the references after them.
+TABLEAU = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
+           "#bab0ac"] * 3
+
+
+def decision_curve_chart(decision: pd.DataFrame, title: str = "Decision curves") -> alt.Chart:
+    """Net benefit against threshold probability per model, with the treat-all reference (grey,
+    dashed: prevalence - (1 - prevalence) * pt / (1 - pt), the ``treat_all`` column) and treat
+    none (black, 0). The y axis stops a little below 0, where treat all falls away steeply."""
     data = with_labels(decision)
     order = model_order(data) if len(data) else []
-    return alt.Chart(data).mark_line().encode(
-        x=alt.X("threshold:Q", title="Threshold probability"),
-        y=alt.Y("net_benefit:Q", title="Net benefit"), color=alt.Color("label:N", title="Model", sort=order),
-    ).properties(title="Decision curves", width=360, height=320, usermeta=SVG, autosize=PAD)
+    curves = data.assign(curve=data["label"], kind="model")[["curve", "kind", "threshold", "net_benefit"]]
+    references = []
+    if "treat_all" in data and data["treat_all"].notna().any():
+        everyone = data.groupby("threshold", as_index=False)["treat_all"].first()
+        references.append(everyone.rename(columns={"treat_all": "net_benefit"}).assign(curve="Treat all"))
+    thresholds = sorted(data["threshold"].unique()) if len(data) else [0.0, 1.0]
+    references.append(pd.DataFrame({"threshold": thresholds, "net_benefit": 0.0, "curve": "Treat none"}))
+    top = max(0.05, float(pd.concat([curves["net_benefit"], *(r["net_benefit"] for r in references)]).max()) * 1.1)
+    floor = -0.05 if top < 0.5 else -0.1
+    lines = pd.concat([curves, *(r.assign(kind="reference") for r in references)], ignore_index=True)
+    lines = lines[lines["net_benefit"] >= floor]
+    present = [r for r in REFERENCES if r in set(lines["curve"])]
+    palette = alt.Scale(domain=[*order, *present], range=[*TABLEAU[:len(order)],
+                                                          *[REFERENCE_COLORS[r] for r in present]])
+    return alt.Chart(lines).mark_line(clip=True).encode(
+        x=alt.X("threshold:Q", title="Threshold probability", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("net_benefit:Q", title="Net benefit", scale=alt.Scale(domain=[floor, top])),
+        color=alt.Color("curve:N", title="Strategy", sort=[*order, *present], scale=palette),
+        strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(domain=["model", "reference"],
+                                                                       range=[[1, 0], [5, 4]])),
+        tooltip=["curve", alt.Tooltip("threshold:Q", format=".2f"), alt.Tooltip("net_benefit:Q", format=".3f")],
+    ).properties(title=title, width=360, height=320, usermeta=SVG, autosize=PAD)
 
 
 def coefficient_chart(selected: pd.DataFrame, title: str) -> alt.Chart:
@@ -199,3 +246,88 @@ def feature_distribution_chart(values: pd.DataFrame, feature: str, classes: list
     dots = alt.Chart(values).mark_circle(size=18, opacity=0.6).encode(
         x=x, y=y, color=color, tooltip=["patient_id", alt.Tooltip("value:Q", format=".4g")])
     return alt.layer(box, dots).properties(title=feature, width=320, height=300, usermeta=SVG, autosize=PAD)
+
+
+def _log_alpha(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(log_alpha=np.log10(frame["alpha"].astype(float)))
+
+
+def lasso_cv_chart(cv: pd.DataFrame, title: str) -> alt.Chart:
+    """LassoCV's mean cross-validated error ± 1 SD over folds against log10(alpha), the chosen
+    alpha (least mean error) marked by a dashed rule."""
+    data = _log_alpha(cv).assign(low=lambda f: f["cv_mse"] - f["cv_mse_sd"], high=lambda f: f["cv_mse"] + f["cv_mse_sd"])
+    x = alt.X("log_alpha:Q", title="log10(alpha)")
+    y = alt.Y("cv_mse:Q", title="Mean squared error (CV)", scale=alt.Scale(zero=False))
+    bars = alt.Chart(data).mark_errorbar(color="#9ecae1").encode(x=x, y=alt.Y("low:Q", title="Mean squared error (CV)"),
+                                                                  y2="high:Q")
+    points = alt.Chart(data).mark_circle(color="#d62728", size=22).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("alpha:Q", format=".4g"), alt.Tooltip("cv_mse:Q", format=".4f"),
+                           alt.Tooltip("cv_mse_sd:Q", format=".4f", title="SD")])
+    chosen = data[data["chosen"].astype(bool)].assign(text=lambda f: [f"alpha = {a:.3g}" for a in f["alpha"]])
+    rule = alt.Chart(chosen).mark_rule(strokeDash=[5, 4], color="black").encode(x=x)
+    text = alt.Chart(chosen).mark_text(align="left", dx=4, dy=-4, baseline="bottom").encode(
+        x=x, y=alt.value(0), text="text:N")
+    return alt.layer(bars, points, rule, text).properties(title=title, width=380, height=280, usermeta=SVG,
+                                                           autosize=PAD)
+
+
+def lasso_path_chart(path: pd.DataFrame, chosen_alpha: float | None, title: str) -> alt.Chart:
+    """Each feature's LASSO coefficient (standardized features) against log10(alpha), the chosen
+    alpha as a dashed rule; features the LASSO kept are drawn solid, the others thin."""
+    data = _log_alpha(path)
+    kept = set()
+    if chosen_alpha is not None and len(data):
+        at = data[np.isclose(data["alpha"], chosen_alpha)]
+        kept = set(at.loc[at["coefficient"].abs() > 1e-10, "feature"])
+    data = data.assign(kept=["selected" if f in kept else "not selected" for f in data["feature"]])
+    x = alt.X("log_alpha:Q", title="log10(alpha)")
+    lines = alt.Chart(data).mark_line().encode(
+        x=x, y=alt.Y("coefficient:Q", title="Coefficient"),
+        color=alt.Color("feature:N", title="Feature", legend=alt.Legend(labelLimit=360, symbolLimit=40)),
+        strokeWidth=alt.StrokeWidth("kept:N", title=None, scale=alt.Scale(domain=["selected", "not selected"],
+                                                                          range=[2.2, 0.8])),
+        tooltip=["feature", alt.Tooltip("alpha:Q", format=".4g"), alt.Tooltip("coefficient:Q", format=".4f")])
+    layers = [lines]
+    if chosen_alpha is not None:
+        layers.append(alt.Chart(pd.DataFrame({"log_alpha": [np.log10(chosen_alpha)]})).mark_rule(
+            strokeDash=[5, 4], color="black").encode(x=x))
+    return alt.layer(*layers).properties(title=title, width=380, height=280, usermeta=SVG, autosize=PAD)
+
+
+def correlation_heatmap(correlation: pd.DataFrame, title: str) -> alt.Chart:
+    """Pearson r between the selected features (training data), -1 blue to +1 red, r printed in
+    each cell while there is room."""
+    order = list(dict.fromkeys(correlation["feature_a"]))
+    size = max(160, 28 * len(order))
+    axis = {"labelLimit": 360, "labelOverlap": False}
+    base = alt.Chart(correlation).encode(
+        x=alt.X("feature_a:N", sort=order, title=None, axis=alt.Axis(labelAngle=-50, **axis)),
+        y=alt.Y("feature_b:N", sort=order, title=None, axis=alt.Axis(**axis)),
+        tooltip=["feature_a", "feature_b", alt.Tooltip("r:Q", format=".3f", title="Pearson r")])
+    cells = base.mark_rect().encode(color=alt.Color("r:Q", title="Pearson r", scale=alt.Scale(
+        scheme="redblue", domain=[-1, 1], reverse=True)))
+    layers = [cells]
+    if len(order) <= 15:
+        layers.append(base.mark_text(fontSize=10).encode(
+            text=alt.Text("r:Q", format=".2f"),
+            color=alt.condition("abs(datum.r) > 0.6", alt.value("white"), alt.value("black"))))
+    return alt.layer(*layers).properties(title=title, width=size, height=size, usermeta=SVG, autosize=PAD)
+
+
+def nomogram_chart(rows: pd.DataFrame, title: str) -> alt.Chart:
+    """A nomogram from its tick rows (``radiomics_core.model_figures.nomogram_rows``): one
+    horizontal scale per variable on a shared 0-100 points ruler, then total points and the
+    probability they give."""
+    order = list(rows.sort_values("axis_order")["axis"].drop_duplicates())
+    y = alt.Y("axis:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelFontWeight="bold",
+                                                             ticks=False, domain=False, labelPadding=8))
+    x = alt.X("position:Q", title=None, axis=None, scale=alt.Scale(domain=[-2, 102]))
+    base = alt.Chart(rows)
+    spans = base.mark_rule(strokeWidth=1.5).encode(y=y, x=alt.X("min(position):Q", title=None, axis=None,
+                                                                 scale=alt.Scale(domain=[-2, 102])),
+                                                   x2="max(position):Q")
+    ticks = base.mark_tick(orient="vertical", size=10, thickness=1.2, color="black").encode(
+        x=x, y=y, tooltip=["axis", "label", alt.Tooltip("points:Q", format=".1f")])
+    labels = base.mark_text(dy=-12, fontSize=10).encode(x=x, y=y, text="label:N")
+    return alt.layer(spans, ticks, labels).properties(title=title, width=560, height=52 * len(order),
+                                                       usermeta=SVG, autosize=PAD)

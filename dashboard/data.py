@@ -31,6 +31,11 @@ def feature_values(root: str, wanted: tuple[tuple[float, str, str], ...],
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def selection_flow(root: str, task: str) -> pd.DataFrame:
+    return queries.selection_flow(Path(root), task)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def ring_volumes(root: str, patient_id: str) -> pd.DataFrame:
     return queries.ring_volumes(Path(root), patient_id)
 

@@ -10,7 +10,7 @@ column, in text such as messages and paths, and in the partition's file name. So
 download and fast path that reads partition files directly sees only pseudonyms. It is kept up
 to date partition by partition (a manifest of source file times and sizes): after the first
 page, a run costs a directory listing. Columns that only hold the original record
-(``clinical.raw_json``, ``patients.folder``) are dropped to NULL.
+(``clinical.raw_json``, ``clinical.brats21_id``, ``patients.folder``) are dropped to NULL.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from warehouse import queries
 from warehouse.schema import TABLES
 from warehouse.store import Warehouse, partition_file_name
 
-_CLEARED = {("clinical", "raw_json"), ("patients", "folder")}  # original records and folder names
+# Original records, folder names, and the BraTS 2021 case id (a public collection's id for the same person).
+_CLEARED = {("clinical", "raw_json"), ("clinical", "brats21_id"), ("patients", "folder")}
 
 
 @dataclass(frozen=True)

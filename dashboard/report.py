@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 import altair as alt
+import pandas as pd
 
 from dashboard import charts, table_one
 from radiomics_core.tasks import CLASS_NAMES
@@ -25,13 +26,15 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
         "roc_test": charts.roc_chart(roc[roc.split == "test"], metrics[metrics.split == "test"], "ROC curves (test)"),
         "auc_by_ring": charts.auc_by_ring_chart(metrics, "test"),
         "delong_test": charts.delong_heatmap(delong, "test"),
+        **_model_figures(warehouse_root, task, metrics),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, chart in figures.items():
         chart.save(str(path.with_name(f"{path.stem}_{name}.svg")))
         chart.save(str(path.with_name(f"{path.stem}_{name}.png")), scale_factor=2)
     # One combined chart so the Vega libraries are inlined once (the file works offline).
-    combined = alt.vconcat(*map(_nested, figures.values())).resolve_scale(color="independent")
+    combined = alt.vconcat(*map(_nested, figures.values())).resolve_scale(
+        color="independent", size="independent", strokeDash="independent", strokeWidth="independent")
     figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True)
     order = [charts.model_sort_key(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])]
     table = (metrics.assign(_order=order).sort_values(["split", "_order"], ascending=[False, True])
@@ -47,6 +50,51 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
                             f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
                             f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
     return path
+
+
+CALIBRATED = ("VOI_T", "Clinical", "Clinical-Omics")  # as on the dashboard's Model comparison page
+
+
+def _model_figures(root: Path, task: str, metrics: pd.DataFrame) -> dict[str, alt.TopLevelMixin]:
+    """Calibration (with slopes and intercepts) and decision curves on test for VOI_T, Clinical and
+    Clinical-Omics; the nomogram; LASSO curves and correlation heatmaps of the key models."""
+    figures: dict[str, alt.TopLevelMixin] = {}
+    test = metrics[(metrics.split == "test") & metrics.model.isin(CALIBRATED)]
+    calibration = queries.table(root, "calibration", {"task": task, "split": "test"})
+    decision = queries.table(root, "decision_curve", {"task": task, "split": "test"})
+    if len(calibration):
+        figures["calibration_test"] = charts.calibration_chart(
+            calibration[calibration.model.isin(CALIBRATED)], test, "Calibration (test)")
+    if len(decision):
+        figures["decision_curve_test"] = charts.decision_curve_chart(
+            decision[decision.model.isin(CALIBRATED)], "Decision curves (test)")
+    nomogram = queries.table(root, "nomogram", {"task": task})
+    for (model, ring), rows in nomogram.groupby(["model", "ring_mm"], dropna=False):
+        figures["nomogram"] = charts.nomogram_chart(rows, f"Nomogram: {charts.model_label(model, ring)}")
+    # The models whose LASSO curves and feature correlations the report shows (the dashboard's
+    # Features page shows every model's): the tumour alone, the best ring alone on test AUC and
+    # the Combined model behind the Clinical-Omics radscore.
+    key_models = [("VOI_T", None)]
+    rings = metrics[(metrics.split == "test") & (metrics.model == "VOI_P")].sort_values("auc", ascending=False)
+    if len(rings):
+        key_models.append(("VOI_P", float(rings.ring_mm.iloc[0])))
+    if len(nomogram):
+        key_models.append(("Combined", float(nomogram.ring_mm.iloc[0])))
+    for model, ring in key_models:
+        label, where = charts.model_label(model, ring), {"task": task, "model": model, "ring_mm": ring}
+        stem = label.replace(" ", "_")
+        cv = queries.table(root, "lasso_cv", where)
+        if len(cv):
+            chosen = cv.loc[cv.chosen.astype(bool), "alpha"]
+            figures[f"lasso_cv_{stem}"] = charts.lasso_cv_chart(cv, f"LASSO cross-validation: {label}")
+            figures[f"lasso_path_{stem}"] = charts.lasso_path_chart(
+                queries.table(root, "lasso_path", where), float(chosen.iloc[0]) if len(chosen) else None,
+                f"LASSO coefficient path: {label}")
+        correlation = queries.table(root, "feature_correlation", where)
+        if len(correlation):
+            figures[f"correlation_{stem}"] = charts.correlation_heatmap(
+                correlation, f"Correlation of selected features: {label}")
+    return figures
 
 
 def _nested(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:

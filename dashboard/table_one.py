@@ -21,6 +21,18 @@ def class_counts(splits: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
     return counts.reindex([s for s in ("test", "train") if s in counts.index])
 
 
+# The selection flow's columns (warehouse.queries.selection_flow) as the page and the report head them.
+FLOW_HEADERS = {"step": "Step", "criterion": "Criterion", "reason": "Excluded because", "n_in": "Exams in",
+                "n_excluded": "Excluded", "n_out": "Exams out"}
+
+
+def selection_flow_table(flow: pd.DataFrame) -> pd.DataFrame:
+    """The selection flow as a paper's flow diagram lists it: a row per step, exams in, excluded
+    and why, out; then excluded and out per class ("Excluded: WHO 4")."""
+    table = flow.rename(columns=FLOW_HEADERS)
+    return table.rename(columns={c: c[:1].upper() + c[1:] for c in table.columns if c not in FLOW_HEADERS.values()})
+
+
 def _scope_and_test(comparison: str) -> tuple[str, str]:
     scope, _, test = comparison.partition(" (")
     return scope, test.removesuffix(")")

@@ -20,6 +20,9 @@ UCSF_COLUMNS = {
     "who_grade": "WHO CNS Grade",
     "mgmt": "MGMT status",
     "idh": "IDH",
+    "diagnosis": "Final pathologic diagnosis (WHO 2021)",
+    "biopsy_prior_to_imaging": "Biopsy prior to imaging",
+    "brats21_id": "BraTS21 ID",
 }
 GENERIC_COLUMNS = {
     "id": "patient_id",
@@ -28,6 +31,9 @@ GENERIC_COLUMNS = {
     "who_grade": "who_grade",
     "mgmt": "mgmt_methylated",
     "idh": "idh",
+    "diagnosis": "diagnosis",
+    "biopsy_prior_to_imaging": "biopsy_prior_to_imaging",
+    "brats21_id": "brats21_id",
 }
 
 _MISSING = {"", "unknown", "na", "n/a", "nan", "none", "indeterminate", "not available"}
@@ -36,6 +42,7 @@ _MGMT = {
     "negative": False, "unmethylated": False, "false": False, "0": False, "no": False,
 }
 _SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
+_YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class ClinicalRecord:
     who_grade: int | None = None
     mgmt_methylated: bool | None = None
     idh: str | None = None
+    diagnosis: str | None = None  # as written, e.g. "Glioblastoma, IDH-wildtype" (WHO 2021)
+    biopsy_prior_to_imaging: bool | None = None  # True: not a preoperative baseline exam
+    brats21_id: str | None = None  # the same subject's BraTS 2021 case, e.g. "BraTS2021_00097"
     raw: dict[str, str] = field(default_factory=dict)
     problems: tuple[ClinicalProblem, ...] = ()
 
@@ -119,12 +129,44 @@ def parse_idh(value: str | None) -> str | None:
     raise ValueError(f"IDH {value!r} is neither wildtype nor a mutation")
 
 
+def parse_diagnosis(value: str | None) -> str | None:
+    """Kept as written (whitespace collapsed): task rules match it case-insensitively."""
+    if _is_missing(value):
+        return None
+    return " ".join(value.split())
+
+
+def parse_yes_no(value: str | None) -> bool | None:
+    if _is_missing(value):
+        return None
+    try:
+        return _YES_NO[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{value!r} is not yes or no") from None
+
+
+_BRATS21 = re.compile(r"(?:brats(?:20)?21[_-]?)?(\d{1,5})", re.IGNORECASE)
+
+
+def parse_brats21_id(value: str | None) -> str | None:
+    """``BraTS2021_00097`` as BraTS 2021 names its case folders (a bare number is accepted too)."""
+    if _is_missing(value):
+        return None
+    match = _BRATS21.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"BraTS21 ID {value!r} is not BraTS2021_NNNNN")
+    return f"BraTS2021_{int(match.group(1)):05d}"
+
+
 _PARSERS = {
     "sex": parse_sex,
     "age": parse_age,
     "who_grade": parse_who_grade,
     "mgmt": parse_mgmt,
     "idh": parse_idh,
+    "diagnosis": parse_diagnosis,
+    "biopsy_prior_to_imaging": parse_yes_no,
+    "brats21_id": parse_brats21_id,
 }
 
 
@@ -133,7 +175,7 @@ def record_from_row(row: dict[str, str], columns: dict[str, str]) -> ClinicalRec
     values: dict[str, object] = {}
     problems: list[ClinicalProblem] = []
     for name, parse in _PARSERS.items():
-        column = columns[name]
+        column = columns.get(name, name)
         raw_value = row.get(column)
         try:
             values[name] = parse(raw_value)
@@ -147,6 +189,9 @@ def record_from_row(row: dict[str, str], columns: dict[str, str]) -> ClinicalRec
         who_grade=values["who_grade"],
         mgmt_methylated=values["mgmt"],
         idh=values["idh"],
+        diagnosis=values["diagnosis"],
+        biopsy_prior_to_imaging=values["biopsy_prior_to_imaging"],
+        brats21_id=values["brats21_id"],
         raw={key: (val or "") for key, val in row.items() if key is not None},
         problems=tuple(problems),
     )

@@ -161,6 +161,18 @@ def nomogram(pipeline: Pipeline, X_train: pd.DataFrame) -> Nomogram:
 VALUE_LABELS = {"sex_male": {0.0: "female", 1.0: "male"}}
 
 
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) inside [low, high], about
+    ``count`` of them; the two ends when the range is empty."""
+    if not high > low:
+        return [float(low)]
+    raw = (high - low) / count
+    power = 10 ** np.floor(np.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda s: abs(np.log(s / raw)))
+    first = np.ceil(low / step - 1e-9) * step
+    return [float(np.round(v, 10)) + 0.0 for v in np.arange(first, high + step * 1e-9, step)]
+
+
 def nomogram_rows(chart: Nomogram, ticks: int = 5, labels: dict[str, str] | None = None) -> pd.DataFrame:
     """The nomogram's axes as tick rows (axis, axis_order, value, label, points, position):
     a 0-100 points ruler, one axis per variable, total points and the probability.
@@ -173,10 +185,7 @@ def nomogram_rows(chart: Nomogram, ticks: int = 5, labels: dict[str, str] | None
              "position": float(v)} for v in np.linspace(0, 100, 11)]
     for k, name in enumerate(chart.variables):
         low, high = chart.lows[k], chart.highs[k]
-        if name in VALUE_LABELS:
-            values = sorted(VALUE_LABELS[name])
-        else:
-            values = sorted({*np.round(np.linspace(min(low, high), max(low, high), ticks), 6)})
+        values = sorted(VALUE_LABELS[name]) if name in VALUE_LABELS else nice_ticks(min(low, high), max(low, high), ticks)
         for value in values:
             points = float(chart.points_per_unit * chart.weights[k] * (value - low))
             text = VALUE_LABELS.get(name, {}).get(float(value), f"{value:.3g}")
@@ -185,7 +194,7 @@ def nomogram_rows(chart: Nomogram, ticks: int = 5, labels: dict[str, str] | None
     most = float(chart.points_per_unit * np.abs(chart.weights * (chart.highs - chart.lows)).sum())
     scale = 100.0 / most if most > 0 else 1.0
     last = len(chart.variables) + 1
-    for total in np.linspace(0, most, 11):
+    for total in nice_ticks(0.0, most, 10):
         rows.append({"axis": "Total points", "axis_order": last, "value": float(total), "label": f"{total:.0f}",
                      "points": float(total), "position": float(total * scale)})
     lowest, highest = chart.probability([0.0, most])
@@ -229,11 +238,14 @@ FIGURE_TABLES = {"lasso_cv": "lasso_cv", "lasso_path": "lasso_path", "correlatio
 
 def figure_tables(task: str, models: list) -> dict[str, pd.DataFrame]:
     """The warehouse tables of a task's fitted models' figures (``FittedModel.figures``), keyed by
-    task, model and ring_mm; one copy per (model, ring) when several classifiers share a selection."""
+    task, model and ring_mm: one copy per (model, ring), the logistic model's where several
+    classifiers were fitted (they share the selection, so the LASSO and correlation figures are
+    the same; the nomogram draws the logistic one)."""
     frames: dict[str, list[pd.DataFrame]] = {table: [] for table in FIGURE_TABLES.values()}
     seen: set[tuple[str, float | None]] = set()
-    for model in models:
-        figures = getattr(model, "figures", None)
+    # The logistic model's copy first: the nomogram (and the Clinical-Omics radscore) are its.
+    for model in sorted(models, key=lambda m: getattr(m, "classifier", "logistic") != "logistic"):
+        figures = model.figures
         key = (model.model, None if model.ring_mm is None or pd.isna(model.ring_mm) else float(model.ring_mm))
         if figures is None or key in seen:
             continue

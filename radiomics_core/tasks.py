@@ -1,17 +1,42 @@
-"""Prediction tasks and their train/test splits."""
+"""Prediction tasks and their train/test splits.
+
+A task is data: a YAML file (the thesis' two ship in ``radiomics_core/task_presets/``) read into
+a ``TaskConfig``. Which exams a task uses, and why the others are left out, is
+``radiomics_core.cohort_selection``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import pandas as pd
+import yaml
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Which values of a clinical column make label 0 and label 1 (anything else: no label)."""
+
+    column: str  # a column of the warehouse table ``clinical``
+    negative: tuple = ()
+    positive: tuple = ()
+    names: tuple[str, str] = ("class 0", "class 1")  # what label 0 and 1 mean, as tables print them
+
+    def label(self, value: object) -> int | None:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        if value in self.positive:
+            return 1
+        return 0 if value in self.negative else None
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """A binary prediction task over the clinical table."""
+    """A binary prediction task over the clinical table: its label, who is eligible, its split."""
 
     name: str  # "grade" or "mgmt" (also the selection recipe)
     test_fraction: float
@@ -19,20 +44,26 @@ class TaskConfig:
     classifier: str = "logistic"  # or "svm", "random_forest" (radiomics_core.selection.CLASSIFIERS)
     # Follow-up exams are the same person as their baseline exam: one person, one split.
     include_follow_up: bool = False
+    label: LabelRule | None = None  # None: no label, the task selects nobody
+    description: str = ""
+    # Eligibility, in the order cohort_selection applies it; None or empty: no such rule.
+    min_age: float | None = None  # an exam of unknown age is left out when set
+    exclude_biopsy_prior_to_imaging: bool = False  # a biopsy before the exam: not preoperative
+    diagnoses: tuple[str, ...] = ()  # WHO 2021 diagnoses, matched ignoring case and punctuation
+    idh: str | None = None  # "wildtype" or "mutant"
+    one_exam_per_subject: bool = True  # exams sharing a BraTS21 ID are one person: keep one
+    balance_seed: int | None = None  # set: the larger class is subsampled to the smaller's size
+
+    @property
+    def class_names(self) -> tuple[str, str]:
+        return self.label.names if self.label else ("class 0", "class 1")
 
     def labels(self, clinical: pd.DataFrame) -> pd.Series:
-        """1/0 label per patient_id for the patients the task applies to (baseline exams only
-        unless ``include_follow_up``)."""
-        frame = clinical.set_index("patient_id")
-        if not self.include_follow_up:
-            frame = frame.loc[[not is_follow_up(p) for p in frame.index]]
-        if self.name == "grade":
-            graded = frame["who_grade"].isin([2, 3, 4])
-            return (frame.loc[graded, "who_grade"] == 4).astype(int)
-        if self.name == "mgmt":
-            known = (frame["who_grade"] == 4) & frame["mgmt_methylated"].notna()
-            return frame.loc[known, "mgmt_methylated"].astype(bool).astype(int)
-        raise ValueError(f"unknown task {self.name!r}; tasks are 'grade' and 'mgmt'")
+        """1/0 label per patient_id for the exams the task's rules select (see ``select_cases``)."""
+        # Imported here: cohort_selection reads TaskConfig, so it imports this module.
+        from radiomics_core.cohort_selection import select_cases
+
+        return select_cases(self, clinical).labels
 
 
 # UCSF-PDGM names a follow-up exam after its patient plus the interval: UCSF-PDGM-0433_FU007d.
@@ -44,13 +75,77 @@ def is_follow_up(patient_id: str) -> bool:
     return bool(_FOLLOW_UP.search(str(patient_id)))
 
 
-# What label 0 and label 1 mean, as tables and charts print them.
-CLASS_NAMES = {"grade": ("WHO 2-3", "WHO 4"), "mgmt": ("unmethylated", "methylated")}
+_TASK_KEYS = {"name", "description", "label", "include", "balance", "split"}
+_INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "exclude_biopsy_prior_to_imaging", "min_age",
+                 "diagnosis", "idh"}
 
-TASKS = {
-    "grade": TaskConfig("grade", 0.3),  # thesis Part I: 7:3
-    "mgmt": TaskConfig("mgmt", 0.2),  # thesis Part II: 8:2
-}
+
+def load_task(source: str | Path) -> TaskConfig:
+    """A shipped task by name ('grade', 'mgmt') or a user's YAML file (same keys as the presets)."""
+    if isinstance(source, str) and not source.endswith((".yaml", ".yml")):
+        try:
+            text = resources.files("radiomics_core.task_presets").joinpath(f"{source}.yaml").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"no task preset {source!r}; presets are {', '.join(TASK_PRESETS)}") from None
+        where = f"task preset {source}"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"{path}: task file does not exist")
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    return task_from_dict(yaml.safe_load(text) or {}, where)
+
+
+def task_from_dict(content: dict, where: str = "task") -> TaskConfig:
+    """The TaskConfig a task YAML's content describes; a misspelled key is an error, not a default."""
+    def keys(section: dict, allowed: set[str], name: str) -> dict:
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}: {name} must be a mapping")
+        unknown = set(section) - allowed
+        if unknown:
+            raise ValueError(f"{where}: unknown {name} keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        return section
+
+    content = keys(content, _TASK_KEYS, "task")
+    if not content.get("name"):
+        raise ValueError(f"{where}: a task needs a name")
+    label = keys(content.get("label") or {}, {"column", "classes"}, "label")
+    classes = label.get("classes") or []
+    if not label.get("column") or len(classes) != 2:
+        raise ValueError(f"{where}: label needs a column and two classes (label 0, then label 1)")
+    for entry in classes:
+        keys(entry, {"name", "values"}, "label class")
+    include = keys(content.get("include") or {}, _INCLUDE_KEYS, "include")
+    split = keys(content.get("split") or {}, {"test_fraction", "seed"}, "split")
+    balance = content.get("balance")
+    balance = keys(balance, {"seed"}, "balance") if balance else None
+    if not 0 < float(split.get("test_fraction", 0.3)) < 1:
+        raise ValueError(f"{where}: split.test_fraction must be between 0 and 1")
+    if include.get("idh") not in (None, "wildtype", "mutant"):
+        raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
+    return TaskConfig(
+        name=str(content["name"]),
+        description=str(content.get("description") or ""),
+        test_fraction=float(split.get("test_fraction", 0.3)),
+        seed=int(split.get("seed", 0)),
+        include_follow_up=bool(include.get("follow_up_exams", False)),
+        label=LabelRule(str(label["column"]), tuple(classes[0].get("values") or ()),
+                        tuple(classes[1].get("values") or ()),
+                        (str(classes[0].get("name", "class 0")), str(classes[1].get("name", "class 1")))),
+        min_age=None if include.get("min_age") is None else float(include["min_age"]),
+        exclude_biopsy_prior_to_imaging=bool(include.get("exclude_biopsy_prior_to_imaging", False)),
+        diagnoses=tuple(str(d) for d in include.get("diagnosis") or ()),
+        idh=include.get("idh"),
+        one_exam_per_subject=bool(include.get("one_exam_per_subject", True)),
+        balance_seed=None if balance is None else int(balance.get("seed", 0)),
+    )
+
+
+TASK_PRESETS = ("grade", "mgmt")  # the thesis' Part I (7:3) and Part II (8:2)
+TASKS = {name: load_task(name) for name in TASK_PRESETS}
+
+# What label 0 and label 1 mean, as tables and charts print them.
+CLASS_NAMES = {name: task.class_names for name, task in TASKS.items()}
 
 # The fewest cases per class a task can be fitted and evaluated with. Train: the Clinical-Omics
 # radscore is chosen by cross-validation on train, and each CV fold's training part still runs
@@ -93,7 +188,8 @@ def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series)
             f"{1 - task.test_fraction:.0%}/{task.test_fraction:.0%} split, {task.classifier})")
 
 
-def _unit_hash(patient_id: str, seed: int) -> float:
+def seeded_hash(patient_id: str, seed: int) -> float:
+    """A patient's place in a seeded order in [0, 1), the same whoever else is in the cohort."""
     digest = hashlib.sha256(f"{seed}:{patient_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -110,7 +206,7 @@ def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | Non
     for value in sorted(labels.unique()):
         members = labels.index[labels == value]
         placed = result.reindex(members).dropna()
-        new = sorted((m for m in members if m not in placed.index), key=lambda m: _unit_hash(m, task.seed))
+        new = sorted((m for m in members if m not in placed.index), key=lambda m: seeded_hash(m, task.seed))
         target_test = int(round(task.test_fraction * len(members)))
         need = max(0, target_test - int((placed == "test").sum()))
         for k, patient in enumerate(new):

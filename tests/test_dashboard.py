@@ -331,3 +331,66 @@ def test_overview_lists_a_case_waiting_for_segmentation_apart_from_failures(tmp_
     waiting_table, failures_table = (frame.value for frame in app.dataframe[-2:])
     assert list(waiting_table["patient_id"]) == ["TCGA-02-0003"]
     assert list(failures_table["patient_id"]) == ["TCGA-08-0002"]
+
+
+def _chart_titles(app: AppTest) -> list[str]:
+    """The titles of the page's Altair charts, from their Vega-Lite specs."""
+    import json
+
+    titles = []
+    for chart in app.get("vega_lite_chart"):
+        title = json.loads(chart.proto.spec).get("title", "")
+        titles.append(title.get("text", "") if isinstance(title, dict) else title)
+    return titles
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+@pytest.mark.parametrize("model, expected", [
+    ("VOI_T", ["LASSO cross-validation: VOI_T", "LASSO coefficient path: VOI_T", "Correlation of selected features: VOI_T"]),
+    ("VOI_P 3 mm", ["LASSO cross-validation: VOI_P 3 mm", "LASSO coefficient path: VOI_P 3 mm",
+                    "Correlation of selected features: VOI_P 3 mm"]),
+    ("Combined 3 mm", ["LASSO cross-validation: Combined 3 mm", "Correlation of selected features: Combined 3 mm"]),
+    ("Clinical-Omics 3 mm", ["Nomogram: Clinical-Omics 3 mm", "Correlation of selected features: Clinical-Omics 3 mm"]),
+])
+def test_features_page_shows_each_models_figures(both_tasks, task, model, expected):
+    app = run_app(both_tasks, {"page": "Features", "task": task, "split": "train", "model": model})
+    assert not app.exception, [e.value for e in app.exception]
+    titles = _chart_titles(app)
+    for prefix in expected:
+        assert any(t.startswith(prefix) for t in titles), (prefix, titles)
+    if not model.startswith("Clinical-Omics"):
+        assert not any(t.startswith("Nomogram") for t in titles), titles
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_comparison_page_has_calibration_slopes_and_decision_references(both_tasks, task):
+    import json
+
+    app = run_app(both_tasks, {"page": "Model comparison", "task": task, "split": "test"})
+    assert not app.exception, [e.value for e in app.exception]
+    specs = {t: json.loads(c.proto.spec) for t, c in zip(_chart_titles(app), app.get("vega_lite_chart"))}
+    calibration = json.dumps(specs[f"Calibration ({task}, test)"])
+    decision = json.dumps(specs[f"Decision curves ({task}, test)"])
+    assert "slope" in calibration and "intercept" in calibration
+    assert "Treat all" in decision and "Treat none" in decision
+
+
+REPORT_FIGURES = ("Calibration (test)", "Decision curves (test)", "Nomogram: Clinical-Omics 3 mm",
+                  "LASSO cross-validation: VOI_T", "LASSO coefficient path: VOI_T",
+                  "Correlation of selected features: VOI_T", "LASSO cross-validation: Combined 3 mm")
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_report_has_every_figure_with_png_and_svg(both_tasks, tmp_path, task):
+    from dashboard.report import write_report
+
+    report = write_report(both_tasks, task, tmp_path / f"{task}.html")
+    text = report.read_text(encoding="utf-8")
+    for title in REPORT_FIGURES:
+        assert title in text, title
+    for name in ("calibration_test", "decision_curve_test", "nomogram", "lasso_cv_VOI_T", "lasso_path_VOI_T",
+                 "correlation_VOI_T"):
+        assert (tmp_path / f"{task}_{name}.svg").stat().st_size and (tmp_path / f"{task}_{name}.png").stat().st_size
+    # The exported SVG carries the references and the slope, not only the HTML.
+    assert "Treat all" in (tmp_path / f"{task}_decision_curve_test.svg").read_text()
+    assert "slope" in (tmp_path / f"{task}_calibration_test.svg").read_text()

@@ -111,7 +111,8 @@ def _warehouse(root) -> Warehouse:
             "folder": [f"/cohort/{patient}_nifti"], "usable": [True], "updated_at": [now]}))
         warehouse.write_partition("clinical", patient, pd.DataFrame({
             "patient_id": [patient], "sex": ["F"], "age": [50.0], "who_grade": [4], "mgmt_methylated": [True],
-            "idh": ["wildtype"], "raw_json": [f'{{"ID": "{source}"}}']}))
+            "idh": ["wildtype"], "raw_json": [f'{{"ID": "{source}"}}'], "diagnosis": ["Glioblastoma, IDH-wildtype"],
+            "biopsy_prior_to_imaging": [False], "brats21_id": [None]}))
         warehouse.write_partition("features", f"{patient}__T", pd.DataFrame({
             "patient_id": [patient] * 2, "ring_mm": [0.0] * 2, "sequence": ["T1"] * 2, "feature": ["a", "b"],
             "value": [1.0, 2.0], "params_hash": ["h"] * 2, "pyradiomics_version": ["3.0.1"] * 2}))

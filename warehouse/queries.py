@@ -166,3 +166,22 @@ def extracted_partitions(root: Path, params_hash: str) -> set[tuple[str, float]]
         rows = con.execute("SELECT DISTINCT patient_id, ring_mm FROM features WHERE params_hash = ?",
                            [params_hash]).fetchall()
     return {(patient, float(ring)) for patient, ring in rows}
+
+
+def selection_flow(root: Path, task: str) -> pd.DataFrame:
+    """The task's selection flow as a CONSORT-style table, a row per step in order: what an exam
+    must satisfy, why the others left, exams in, excluded and out, then excluded and out per
+    class (label 0, label 1, no label). The last step ("selected") is the task's cohort."""
+    with read_only(root) as con:
+        rows = con.execute("SELECT step, criterion, reason, label_class, n_in, n_excluded, n_out "
+                           "FROM selection_flow WHERE task = ? ORDER BY step", [task]).df()
+    if rows.empty:
+        return pd.DataFrame(columns=["step", "criterion", "reason", "n_in", "n_excluded", "n_out"])
+    classes = list(dict.fromkeys(rows.label_class))  # as the flow stores them: label 0, label 1, no label
+    table = rows.groupby("step").agg(criterion=("criterion", "first"), reason=("reason", "first"),
+                                     n_in=("n_in", "sum"), n_excluded=("n_excluded", "sum"), n_out=("n_out", "sum"))
+    for measure in ("excluded", "out"):
+        wide = rows.pivot_table(index="step", columns="label_class", values=f"n_{measure}", aggfunc="sum")
+        for name in classes:
+            table[f"{measure}: {name}"] = wide[name].astype(int)
+    return table.reset_index()

@@ -11,6 +11,7 @@ from radiomics_core.cohort import Case
 from radiomics_core.features import CaseFeatures
 from radiomics_core.issues import CaseIssue
 from radiomics_core.rings import RingVolume
+from warehouse.schema import TABLES
 
 
 def _now() -> datetime:
@@ -25,11 +26,13 @@ def patient_rows(case: Case, usable: bool) -> pd.DataFrame:
 def clinical_rows(case: Case) -> pd.DataFrame:
     record = case.clinical
     if record is None:
-        return pd.DataFrame(columns=["patient_id", "sex", "age", "who_grade", "mgmt_methylated", "idh", "raw_json"])
+        return pd.DataFrame(columns=[name for name, _ in TABLES["clinical"]])
     return pd.DataFrame([{
         "patient_id": case.patient_id, "sex": record.sex, "age": record.age, "who_grade": record.who_grade,
         "mgmt_methylated": record.mgmt_methylated, "idh": record.idh, "raw_json": json.dumps(record.raw),
-    }]).astype({"mgmt_methylated": "object", "who_grade": "Int64"})
+        "diagnosis": record.diagnosis, "biopsy_prior_to_imaging": record.biopsy_prior_to_imaging,
+        "brats21_id": record.brats21_id,
+    }]).astype({"mgmt_methylated": "object", "biopsy_prior_to_imaging": "object", "who_grade": "Int64"})
 
 
 def issue_rows(issues: list[CaseIssue], stage: str) -> pd.DataFrame:

@@ -20,6 +20,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "clinical": (
         ("patient_id", "VARCHAR"), ("sex", "VARCHAR"), ("age", "DOUBLE"), ("who_grade", "INTEGER"),
         ("mgmt_methylated", "BOOLEAN"), ("idh", "VARCHAR"), ("raw_json", "VARCHAR"),
+        # What the task rules read (radiomics_core.cohort_selection): WHO 2021 diagnosis as written,
+        # a biopsy before this exam (not preoperative), the subject's BraTS 2021 case id.
+        ("diagnosis", "VARCHAR"), ("biopsy_prior_to_imaging", "BOOLEAN"), ("brats21_id", "VARCHAR"),
     ),
     "case_issues": (
         ("patient_id", "VARCHAR"), ("stage", "VARCHAR"), ("path", "VARCHAR"), ("kind", "VARCHAR"),
@@ -35,6 +38,12 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("value", "DOUBLE"), ("params_hash", "VARCHAR"), ("pyradiomics_version", "VARCHAR"),
     ),
     "splits": (("task", "VARCHAR"), ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("split", "VARCHAR")),
+    # Which exams entered the task and why the others did not, per step and class (CONSORT-style):
+    # radiomics_core.cohort_selection.select_cases, the same call the labels come from.
+    "selection_flow": (
+        ("task", "VARCHAR"), ("step", "INTEGER"), ("criterion", "VARCHAR"), ("reason", "VARCHAR"),
+        ("label_class", "VARCHAR"), ("n_in", "INTEGER"), ("n_excluded", "INTEGER"), ("n_out", "INTEGER"),
+    ),
     "model_metrics": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"), ("n", "INTEGER"),
         ("auc", "DOUBLE"), ("auc_low", "DOUBLE"), ("auc_high", "DOUBLE"), ("accuracy", "DOUBLE"),

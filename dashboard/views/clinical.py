@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
-from dashboard.table_one import INDENT, latex, table_one
+from dashboard.table_one import INDENT, latex, selection_flow_table, table_one
 
 
 def render(root: str) -> None:
@@ -31,3 +31,16 @@ def render(root: str) -> None:
                         icon=":material/download:")
     row.download_button("LaTeX", latex(table, footnote).encode(), f"table1_{task}.tex", "application/x-tex",
                         key="dl_table1_tex", on_click="ignore", icon=":material/download:")
+    _selection_flow(root, task)
+
+
+def _selection_flow(root: str, task: str) -> None:
+    """Which exams entered the task and why the others did not (CONSORT-style), as ``splits`` wrote it."""
+    st.subheader(f"Selection flow: {task}")
+    flow = data.selection_flow(root, task)
+    if flow.empty:
+        st.info("No selection flow yet: materialize `splits`.")
+        return
+    table = selection_flow_table(flow)
+    st.dataframe(table, hide_index=True)
+    data.csv_download(table, f"selection_flow_{task}", key="dl_selection_flow_csv")

@@ -47,10 +47,15 @@ def render(root: str) -> None:
     if not calibration.empty:
         left, right = st.columns(2)
         with left:
-            chart = charts.calibration_chart(calibration[calibration["model"].isin(keep)])
+            chart = charts.calibration_chart(calibration[calibration["model"].isin(keep)],
+                                             split_metrics[split_metrics["model"].isin(keep)],
+                                             f"Calibration ({task}, {split})")
             st.altair_chart(chart, width="content")
-            data.chart_downloads(chart, f"calibration_{task}_{split}", "dl_calibration")
+            data.chart_downloads(chart, f"calibration_{task}_{split}", "dl_calibration",
+                                 calibration[calibration["model"].isin(keep)])
         with right:
-            chart = charts.decision_curve_chart(decision[decision["model"].isin(keep)])
+            chart = charts.decision_curve_chart(decision[decision["model"].isin(keep)],
+                                                f"Decision curves ({task}, {split})")
             st.altair_chart(chart, width="content")
-            data.chart_downloads(chart, f"decision_{task}_{split}", "dl_decision")
+            data.chart_downloads(chart, f"decision_{task}_{split}", "dl_decision",
+                                 decision[decision["model"].isin(keep)])

@@ -66,6 +66,7 @@ def render(root: str) -> None:
     chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
     st.altair_chart(chart, width="content")
     data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
+    _model_figures(root, task, model, None if pd.isna(ring_mm) else float(ring_mm), label)
     names = data.class_names(task)
     labels = data.table(root, "splits", (("task", task),))
     labels = labels[labels["split"] == split]
@@ -86,3 +87,40 @@ def render(root: str) -> None:
             st.altair_chart(chart, width="content")
     if len(chosen) > 6:
         st.caption(f"The 6 largest of {len(chosen)} coefficients are plotted; the table lists all.")
+
+
+def _model_figures(root: str, task: str, model: str, ring_mm: float | None, label: str) -> None:
+    """The chosen model's LASSO cross-validation curve and coefficient path, the correlation of its
+    selected features (training data) and, for Clinical-Omics, its nomogram."""
+    where = (("task", task), ("model", model), ("ring_mm", ring_mm))
+    stem = f"{task}_{label.replace(' ', '_')}"
+    cv = data.table(root, "lasso_cv", where)
+    if len(cv):
+        st.subheader("LASSO (training split)")
+        path = data.table(root, "lasso_path", where)
+        chosen = cv.loc[cv["chosen"].astype(bool), "alpha"]
+        left, right = st.columns(2)
+        with left:
+            chart = charts.lasso_cv_chart(cv, f"LASSO cross-validation: {label} ({task})")
+            st.altair_chart(chart, width="content")
+            data.chart_downloads(chart, f"lasso_cv_{stem}", "dl_lasso_cv", cv)
+        with right:
+            chart = charts.lasso_path_chart(path, float(chosen.iloc[0]) if len(chosen) else None,
+                                            f"LASSO coefficient path: {label} ({task})")
+            st.altair_chart(chart, width="content")
+            data.chart_downloads(chart, f"lasso_path_{stem}", "dl_lasso_path", path)
+        st.caption("Mean squared error of LassoCV's folds (± 1 SD) at each alpha; the dashed line is the alpha "
+                   "chosen. The path shows up to 30 features: those kept (thick) and those entering first.")
+    correlation = data.table(root, "feature_correlation", where)
+    if len(correlation):
+        chart = charts.correlation_heatmap(correlation, f"Correlation of selected features: {label} ({task})")
+        st.altair_chart(chart, width="content")
+        data.chart_downloads(chart, f"correlation_{stem}", "dl_correlation", correlation)
+    nomogram = data.table(root, "nomogram", where)
+    if len(nomogram):
+        st.subheader("Nomogram")
+        chart = charts.nomogram_chart(nomogram, f"Nomogram: {label} ({task})")
+        st.altair_chart(chart, width="content")
+        data.chart_downloads(chart, f"nomogram_{stem}", "dl_nomogram", nomogram)
+        st.caption("Read each variable's points on the top ruler, add them, and read the probability below the "
+                   "total (the logistic model's own probability, exactly).")

@@ -10,6 +10,7 @@ from orchestration.automation import AFTER_CASES, AFTER_SPLIT
 from orchestration.partitions import RingPartitions, ring_mm
 from orchestration.resources import PipelineResource
 from radiomics_core.clinical_table import clinical_characteristics
+from radiomics_core.cohort_selection import select_cases
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.model_figures import figure_tables
 from radiomics_core.modeling import fit_task_models
@@ -53,18 +54,25 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
 
     @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb"},
               deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
-              automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits"})
+              automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits, selection_flow"})
     def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-        """Stratified, seeded train/test split of the task's patients; earlier assignments never move."""
+        """The exams the task's rules select (and why the others are left out, ``selection_flow``),
+        split train/test: stratified, seeded; earlier assignments never move."""
         task = pipeline.task(context.partition_key)
         warehouse = pipeline.warehouse()
-        labels = task.labels(_clinical(pipeline))
+        selection = select_cases(task, queries.table(warehouse.root, "clinical"),
+                                 queries.table(warehouse.root, "patients"))
+        warehouse.write_partition("selection_flow", task.name, selection.flow)
+        labels = selection.labels
         existing = queries.table(warehouse.root, "splits", {"task": task.name})
         split = assign_splits(labels, task, existing.set_index("patient_id")["split"] if len(existing) else None)
         rows = pd.DataFrame({"task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values})
         warehouse.write_partition("splits", task.name, rows)
         counts = rows.groupby(["split", "label"]).size()
-        return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict())})
+        excluded = selection.flow.groupby("reason", sort=False).n_excluded.sum()
+        excluded = excluded[excluded > 0]
+        return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict()),
+                                              "excluded": str(excluded.to_dict())})
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
