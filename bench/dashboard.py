@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -56,11 +57,13 @@ def _signal(ring_mm: float) -> float:
 
 
 def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float, ...] = RINGS,
-                    tasks: tuple[str, ...] = ("grade", "mgmt"), zero_auc: tuple[str, float] | None = None) -> Path:
+                    tasks: tuple[str, ...] = ("grade", "mgmt"), zero_auc: tuple[str, float] | None = None,
+                    params_hash: str = "bench") -> Path:
     """Write a complete warehouse for ``patients`` synthetic cases; return its root.
 
     ``zero_auc`` names a (model, ring) whose scores rank every case backwards (AUC 0), so a test
-    can check that an AUC of 0 is drawn at 0.
+    can check that an AUC of 0 is drawn at 0. ``params_hash`` is the feature identity the features
+    are stored under (a pipeline's ``feature_identity()`` lets its modeling assets read them).
     """
     rng = np.random.default_rng(seed)
     warehouse = Warehouse(Path(root)).initialize()
@@ -90,7 +93,7 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
             values = rng.normal(0, 1, len(names)) + 0.8 * high * _signal(ring)
             warehouse.write_partition("features", key, pd.DataFrame({
                 "patient_id": patient, "ring_mm": ring, "sequence": [s for s, _ in names],
-                "feature": [f for _, f in names], "value": values, "params_hash": "bench",
+                "feature": [f for _, f in names], "value": values, "params_hash": params_hash,
                 "pyradiomics_version": "3.1.0"}))
     warehouse.write_partition("case_issues", "SYN-0001__ingest", pd.DataFrame([{
         "patient_id": "SYN-0001", "stage": "ingest", "path": "/cohort/SYN-0001/clinical.csv",
@@ -144,6 +147,15 @@ def _figures(model: str, names: list[str], y: np.ndarray, strength: float, rng):
     return pipeline, selected_coefficients(pipeline), figures
 
 
+CLASSIFIER_SHIFTS = {"svm": 0.3, "random_forest": -0.3}  # logit shift towards the true class
+
+
+def _shifted(scores: pd.Series, y: np.ndarray, shift: float) -> pd.Series:
+    """``scores`` moved by ``shift`` on the logit scale towards each case's class (an AUC of 0 stays 0)."""
+    logit = np.log(scores / (1 - scores)) + shift * (2 * y - 1)
+    return 1 / (1 + np.exp(-logit))
+
+
 def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, zero_auc) -> None:
     labels = task.labels(clinical)
     split = assign_splits(labels, task)
@@ -171,6 +183,10 @@ def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, 
         models.append(fitted("Combined", ring, _signal(ring) + 0.2, both))
     models.append(fitted("Clinical", None, 0.3, {"age": 0.4}))
     models.append(fitted("Clinical-Omics", BEST_RING, _signal(BEST_RING) + 0.3, {"age": 0.2, "radscore": 1.1}))
+    # The same models and selected features under the other classifiers, their scores pushed a
+    # little apart by class (SVM) or together (random forest), so each classifier's numbers differ.
+    models += [replace(m, classifier=kind, scores=_shifted(m.scores, y, shift))
+               for kind, shift in CLASSIFIER_SHIFTS.items() for m in list(models)]
     tables = evaluate(task.name, models, labels, split)
     tables["clinical_characteristics"] = clinical_characteristics(
         task.name, clinical[clinical.patient_id.isin(labels.index)], labels, split, CLASS_NAMES[task.name])

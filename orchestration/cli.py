@@ -81,7 +81,13 @@ def _pipeline(args: argparse.Namespace):
     if getattr(args, "task", None):
         fields["tasks"] = [args.task]
     if getattr(args, "classifier", None):
-        fields["classifier"] = args.classifier
+        fields["classifiers"] = [args.classifier]
+    if getattr(args, "classifiers", None):
+        from radiomics_core.selection import classifier_order
+
+        fields["classifiers"] = classifier_order([c.strip() for c in args.classifiers.split(",") if c.strip()])
+        if not fields["classifiers"]:
+            raise ValueError("--classifiers: name at least one classifier")
     return PipelineResource(**fields)
 
 
@@ -104,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"cohort {pipeline.cohort_dir}: {len(patients)} cases; settings {settings}; DAGSTER_HOME={home}")
     console.print(f"rings {', '.join(f'{d:g}' for d in pipeline.rings_mm)} mm; sequences {', '.join(pipeline.sequences)}; "
-                  f"params {pipeline.params}; tasks {', '.join(pipeline.tasks)}; classifier {pipeline.classifier}")
+                  f"params {pipeline.params}; tasks {', '.join(pipeline.tasks)}; "
+                  f"classifiers {', '.join(pipeline.classifiers)}")
     instance = open_instance()
     with Progress(console=console) as progress:
         bar = progress.add_task("patients", total=len(patients))
@@ -372,8 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     run.add_argument("--params", default=None,
                      help="'default', 'demo' or a PyRadiomics YAML file (default: the saved settings, else 'default')")
-    run.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
-                     help="model on the selected features (default: logistic, the thesis' radscore)")
+    chosen = run.add_mutually_exclusive_group()
+    chosen.add_argument("--classifiers", default=None,
+                        help="models fitted side by side on the selected features, e.g. logistic,svm "
+                             "(default: the saved settings, else logistic,svm,random_forest)")
+    chosen.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
+                        help="fit only this one (the same as --classifiers NAME)")
     run.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
     run.add_argument("--force", action="store_true",
                      help="recompute partitions already materialized (default: resume, skipping them)")

@@ -1,7 +1,7 @@
 """The pipeline's one resource: where the cohort, the warehouse and the work files live, and the
 science settings. It is also the project settings file (``<data_dir>/glioma-rings.yaml``):
 ``glioma-rings run`` writes it, ``dev``, the UI, the sensors and the automation read it, so every
-run of a project uses the same rings, sequences, parameters and classifier."""
+run of a project uses the same rings, sequences, parameters and classifiers."""
 
 
 import hashlib
@@ -15,6 +15,7 @@ import yaml
 from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
 from radiomics_core.features import PYRADIOMICS_VERSION, SHAPE_SEQUENCE, ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
+from radiomics_core.selection import CLASSIFIERS, classifier_order
 from radiomics_core.tasks import TASKS, TaskConfig
 from radiomics_core.validation import ValidationConfig
 from warehouse.store import Warehouse
@@ -33,7 +34,8 @@ class PipelineResource(dg.ConfigurableResource):
     brain_clip: bool = True  # clip rings to the brain mask when the case has one
     rings_mm: list[float] = [1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0]
     tasks: list[str] = ["grade", "mgmt"]
-    classifier: str = "logistic"  # on the selected features: "logistic" (the thesis), "svm", "random_forest"
+    # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
+    classifiers: list[str] = ["logistic", "svm", "random_forest"]
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
 
     def save(self, path: Path) -> Path:
@@ -48,7 +50,11 @@ class PipelineResource(dg.ConfigurableResource):
 
     @classmethod
     def load(cls, path: Path) -> "PipelineResource":
-        return cls(**(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}))
+        fields = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if "classifier" in fields:  # a file from before classifiers were fitted side by side
+            old = fields.pop("classifier")
+            fields.setdefault("classifiers", [old] if old else list(CLASSIFIERS))
+        return cls(**fields)
 
     def settings(self) -> dict:
         return {name: getattr(self, name) for name in type(self).model_fields}
@@ -87,7 +93,7 @@ class PipelineResource(dg.ConfigurableResource):
         return ValidationConfig(max_voxels=self.max_voxels)
 
     def task(self, name: str) -> TaskConfig:
-        return replace(TASKS[name], classifier=self.classifier)
+        return replace(TASKS[name], classifiers=tuple(classifier_order(self.classifiers)))
 
     def extraction_params(self) -> ExtractionParams:
         return ExtractionParams.load(self.params)

@@ -131,7 +131,11 @@ def treat_all_net_benefit(y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd.Series,
              bootstrap: BootstrapConfig = BootstrapConfig()) -> dict[str, pd.DataFrame]:
-    """All evaluation tables for one task's models."""
+    """All evaluation tables for one task's models; every row names its model's classifier.
+
+    DeLong tests compare every pair of models of one classifier, and each model with itself
+    under another classifier (``classifier`` vs ``classifier_b``: the same selected features,
+    another final estimator)."""
     metrics, roc, calib, decision, predictions, delong = [], [], [], [], [], []
     thresholds_dc = np.round(np.arange(0.05, 0.96, 0.05), 2)
     for model in models:
@@ -141,7 +145,8 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
         for split in SPLITS:
             idx = scores.index[splits.loc[scores.index] == split]
             y, s = labels.loc[idx].values, scores.loc[idx].values
-            key = {"task": task, "model": model.model, "ring_mm": model.ring_mm, "split": split}
+            key = {"task": task, "model": model.model, "ring_mm": model.ring_mm, "classifier": model.classifier,
+                   "split": split}
             predictions.extend({**key, "patient_id": p, "label": int(l), "score": float(v)}
                                for p, l, v in zip(idx, y, s))
             if len(np.unique(y)) < 2:
@@ -160,13 +165,17 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
                                                        treat_all_net_benefit(y, thresholds_dc)))
     for split in SPLITS:
         for a, b in itertools.combinations(models, 2):
+            same_model = (a.model, a.ring_mm) == (b.model, b.ring_mm)
+            if (a.classifier == b.classifier) == same_model:
+                continue  # neither two models of one classifier nor one model under two classifiers
             idx = a.scores.index.intersection(b.scores.index)
             idx = idx[splits.loc[idx] == split]
             y = labels.loc[idx].values
             if len(np.unique(y)) < 2:
                 continue
             result = delong_test(y, a.scores.loc[idx].values, b.scores.loc[idx].values)
-            delong.append({"task": task, "split": split, "model_a": a.model, "ring_a": a.ring_mm,
+            delong.append({"task": task, "split": split, "classifier": a.classifier, "classifier_b": b.classifier,
+                           "model_a": a.model, "ring_a": a.ring_mm,
                            "model_b": b.model, "ring_b": b.ring_mm, "auc_a": result.auc_a,
                            "auc_b": result.auc_b, "z": result.z, "p_value": result.p_value})
     return {
@@ -178,6 +187,7 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
 
 def selected_features_table(task: str, models: list[FittedModel]) -> pd.DataFrame:
     return pd.DataFrame([
-        {"task": task, "model": m.model, "ring_mm": m.ring_mm, "feature": f, "coefficient": c}
+        {"task": task, "model": m.model, "ring_mm": m.ring_mm, "classifier": m.classifier, "feature": f,
+         "coefficient": c}
         for m in models for f, c in m.coefficients.items()
     ])

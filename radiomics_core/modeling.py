@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radiomics_core.model_figures import ModelFigures, describe
-from radiomics_core.selection import RECIPES, make_classifier, selected_coefficients
-from radiomics_core.tasks import TaskConfig, TooFewCases, too_few_cases_reason
+from radiomics_core.selection import RECIPES, classifier_order, make_classifier, selected_coefficients
+from radiomics_core.tasks import TaskConfig, TooFewCases, classifiers_lacking_cases, too_few_cases_reason
 
 CLINICAL_VARIABLES = ("age", "sex_male")
+# Whose train-CV AUC picks the Combined ring behind the Clinical-Omics radscore: the thesis'
+# logistic radscore, whatever the task's classifiers, so every classifier stacks the same ring.
+RADSCORE_CHOOSER = "logistic"
 
 
 @dataclass
@@ -31,6 +35,7 @@ class FittedModel:
     scores: pd.Series = field(default_factory=pd.Series)  # probability of class 1, all patients
     cv_auc: float = float("nan")
     figures: ModelFigures | None = None  # LASSO curves, feature correlation, nomogram (training data)
+    classifier: str = "logistic"  # the final estimator (radiomics_core.selection.CLASSIFIERS)
 
 
 def combined_matrix(voi_t: pd.DataFrame, ring: pd.DataFrame, ring_mm: float) -> pd.DataFrame:
@@ -64,66 +69,102 @@ def significant_clinical(design: pd.DataFrame, y: pd.Series, alpha: float = 0.05
 
 
 def _fit(name: str, ring: float | None, X: pd.DataFrame, y: pd.Series, train: pd.Index,
-         pipeline: Pipeline) -> FittedModel:
-    pipeline.fit(X.loc[train], y.loc[train])
-    scores = pd.Series(pipeline.predict_proba(X)[:, 1], index=X.index)
-    figures = describe(pipeline, X.loc[train], y.loc[train], with_nomogram=name == "Clinical-Omics")
-    return FittedModel(name, ring, pipeline, list(X.columns), selected_coefficients(pipeline), scores,
-                       figures=figures)
+         selection: Pipeline, classifiers: Sequence[str], seed: int) -> list[FittedModel]:
+    """One model per classifier on the same selected features: ``selection`` (the steps before the
+    classifier) is fitted once on train and shared; only the final estimator differs."""
+    selection.fit(X.loc[train], y.loc[train])
+    design = selection.transform(X)
+    models = []
+    for kind in classifiers:
+        classifier = make_classifier(kind, seed).fit(design.loc[train], y.loc[train])
+        pipeline = Pipeline([*selection.steps, ("classifier", classifier)]).set_output(transform="pandas")
+        scores = pd.Series(classifier.predict_proba(design)[:, 1], index=X.index)
+        models.append(FittedModel(name, ring, pipeline, list(X.columns), selected_coefficients(pipeline), scores,
+                                  classifier=kind))
+    # The figures follow the selection, so they are the same for every classifier (the nomogram
+    # draws a logistic regression only).
+    figures = describe(models[0].pipeline, X.loc[train], y.loc[train],
+                       with_nomogram=name == "Clinical-Omics" and models[0].classifier == "logistic")
+    for model in models:
+        model.figures = figures
+    return models
 
 
-def _cv_scores(pipeline_factory, X: pd.DataFrame, y: pd.Series, seed: int) -> pd.Series:
+def _cv_scores(selection: Callable[[], Pipeline], classifiers: Sequence[str], X: pd.DataFrame, y: pd.Series,
+               seed: int) -> dict[str, pd.Series]:
+    """Out-of-fold probabilities per classifier (sklearn's ``cross_val_predict`` folds), each
+    fold's selection fitted once and shared by the classifiers."""
     folds = max(2, min(5, int(y.value_counts().min())))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return pd.Series(cross_val_predict(pipeline_factory(), X, y, cv=cv, method="predict_proba")[:, 1], index=X.index)
+    scores = {kind: pd.Series(np.nan, index=X.index) for kind in classifiers}
+    for fit_rows, held_rows in cv.split(X, y):
+        steps = selection()
+        design = steps.fit_transform(X.iloc[fit_rows], y.iloc[fit_rows])
+        held = steps.transform(X.iloc[held_rows])
+        for kind in classifiers:
+            classifier = make_classifier(kind, seed).fit(design, y.iloc[fit_rows])
+            scores[kind].iloc[held_rows] = classifier.predict_proba(held)[:, 1]
+    return scores
 
 
 def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matrices: dict[float, pd.DataFrame],
                     clinical: pd.DataFrame) -> list[FittedModel]:
-    """Every model of one task. ``matrices`` maps ring mm (0 = VOI_T) to wide feature tables.
+    """Every model of one task, once per classifier of ``task.classifiers`` that the cases allow.
+    ``matrices`` maps ring mm (0 = VOI_T) to wide feature tables.
 
-    Raises TooFewCases (a one-line reason) before any fitting when the patients with labels and
-    features in every matrix are too few per class (``radiomics_core.tasks.MIN_TRAIN_PER_CLASS``).
+    A model's feature selection (and the Clinical-Omics radscore's ring) is the same for every
+    classifier: selection is fitted once per model and only the final estimator is fitted per
+    classifier. Raises TooFewCases (a one-line reason) before any fitting when the patients with
+    labels and features in every matrix are too few per class for every classifier
+    (``radiomics_core.tasks.MIN_TRAIN_PER_CLASS``); a classifier that needs more cases than
+    there are is left out (``classifiers_lacking_cases`` says why).
     """
-    def radiomics_pipeline() -> Pipeline:
-        return RECIPES[task.name](task.seed, task.classifier)
+    def radiomics_selection() -> Pipeline:
+        return RECIPES[task.name](task.seed)[:-1]
 
     patients = labels.index
     for matrix in matrices.values():
         patients = patients.intersection(matrix.index)
     y = labels.loc[patients]
-    reason = too_few_cases_reason(task, y, splits.reindex(patients))
-    if reason:
-        raise TooFewCases(reason)
+    lacking = classifiers_lacking_cases(task, y, splits.reindex(patients))
+    classifiers = [c for c in classifier_order(task.classifiers) if c not in lacking]
+    if not classifiers:
+        raise TooFewCases(too_few_cases_reason(task, y, splits.reindex(patients)))
     train = patients[splits.loc[patients] == "train"]
+
+    def fit(name: str, ring: float | None, X: pd.DataFrame, selection: Pipeline, kinds=classifiers) -> list:
+        return _fit(name, ring, X, y, train, selection, kinds, task.seed)
 
     models: list[FittedModel] = []
     voi_t = matrices[0.0].loc[patients]
-    models.append(_fit("VOI_T", None, voi_t, y, train, radiomics_pipeline()))
-    best: FittedModel | None = None
+    models += fit("VOI_T", None, voi_t, radiomics_selection())
+    best: list[FittedModel] = []
+    best_cv: dict[str, pd.Series] = {}
     for ring_mm in sorted(r for r in matrices if r > 0):
         ring = matrices[ring_mm].loc[patients]
-        models.append(_fit("VOI_P", ring_mm, ring, y, train, radiomics_pipeline()))
+        models += fit("VOI_P", ring_mm, ring, radiomics_selection())
         combined = combined_matrix(voi_t, ring, ring_mm)
-        model = _fit("Combined", ring_mm, combined, y, train, radiomics_pipeline())
+        fitted = fit("Combined", ring_mm, combined, radiomics_selection())
         # The best radscore for Clinical-Omics is chosen on the training split only (cross-validated).
-        cv = _cv_scores(radiomics_pipeline, combined.loc[train], y.loc[train], task.seed)
-        model.cv_auc = float(roc_auc_score(y.loc[train], cv))
-        models.append(model)
-        if best is None or model.cv_auc > best.cv_auc:
-            best, best_cv = model, cv
+        cv = _cv_scores(radiomics_selection, classifier_order({*classifiers, RADSCORE_CHOOSER}),
+                        combined.loc[train], y.loc[train], task.seed)
+        for model in fitted:
+            model.cv_auc = float(roc_auc_score(y.loc[train], cv[model.classifier]))
+        models += fitted
+        chooser_auc = float(roc_auc_score(y.loc[train], cv[RADSCORE_CHOOSER]))
+        if not best or chooser_auc > best_auc:
+            best, best_cv, best_auc = fitted, cv, chooser_auc
 
     design = clinical_design(clinical).reindex(patients)
     design = design.fillna(design.loc[train].median())
     chosen = significant_clinical(design.loc[train], y.loc[train])
-    models.append(_fit("Clinical", None, design[chosen], y, train, _logistic(task.seed)))
-    if best is not None:
+    models += fit("Clinical", None, design[chosen], _scaler())
+    for radiomics in best:
         # Out-of-fold radscores on train (in-sample ones would flatter the stacked model).
-        radscore = best.scores.copy()
-        radscore.loc[train] = best_cv
+        radscore = radiomics.scores.copy()
+        radscore.loc[train] = best_cv[radiomics.classifier]
         stacked = design[chosen].assign(radscore=_logit(radscore))
-        fitted = _fit("Clinical-Omics", best.ring_mm, stacked, y, train, _logistic(task.seed))
-        models.append(fitted)
+        models += fit("Clinical-Omics", radiomics.ring_mm, stacked, _scaler(), [radiomics.classifier])
     return models
 
 
@@ -132,6 +173,6 @@ def _logit(p: pd.Series) -> pd.Series:
     return np.log(p / (1 - p))
 
 
-def _logistic(seed: int) -> Pipeline:
-    return Pipeline([("scale", StandardScaler()), ("classifier", make_classifier("logistic", seed))]
-                    ).set_output(transform="pandas")
+def _scaler() -> Pipeline:
+    """The clinical models' only step before the classifier."""
+    return Pipeline([("scale", StandardScaler())]).set_output(transform="pandas")

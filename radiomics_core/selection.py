@@ -149,6 +149,15 @@ def make_classifier(kind: str, seed: int):
     raise ValueError(f"unknown classifier {kind!r}; choose one of {', '.join(CLASSIFIERS)}")
 
 
+def classifier_order(kinds) -> list[str]:
+    """``kinds`` once each, in CLASSIFIERS order (the thesis' logistic regression first); an
+    unknown name is refused with the choices."""
+    for kind in kinds:
+        if kind not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {kind!r}; choose one of {', '.join(CLASSIFIERS)}")
+    return sorted(set(kinds), key=CLASSIFIERS.index)
+
+
 def grade_pipeline(seed: int = 0, classifier: str = "logistic") -> Pipeline:
     """Part I: Levene + t-test, Pearson |r| > 0.9 pruning, mRMR top 10, LASSO, logistic radscore."""
     return Pipeline([

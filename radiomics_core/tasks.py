@@ -41,7 +41,8 @@ class TaskConfig:
     name: str  # "grade" or "mgmt" (also the selection recipe)
     test_fraction: float
     seed: int = 0
-    classifier: str = "logistic"  # or "svm", "random_forest" (radiomics_core.selection.CLASSIFIERS)
+    # Fitted side by side on the same selected features (radiomics_core.selection.CLASSIFIERS).
+    classifiers: tuple[str, ...] = ("logistic", "svm", "random_forest")
     # Follow-up exams are the same person as their baseline exam: one person, one split.
     include_follow_up: bool = False
     label: LabelRule | None = None  # None: no label, the task selects nobody
@@ -162,19 +163,30 @@ class TooFewCases(ValueError):
     """A task has too few usable cases per class to fit its models; the message is one line."""
 
 
-def cases_needed_per_class(task: TaskConfig) -> int:
-    """The smallest class size whose first split (``assign_splits``) meets both minimums."""
-    need_train = MIN_TRAIN_PER_CLASS.get(task.classifier, max(MIN_TRAIN_PER_CLASS.values()))
+def _least_demanding(task: TaskConfig) -> list[str]:
+    """The task's classifiers that need the fewest training cases per class."""
+    need = {c: MIN_TRAIN_PER_CLASS.get(c, max(MIN_TRAIN_PER_CLASS.values())) for c in task.classifiers}
+    return [c for c in task.classifiers if need[c] == min(need.values())]
+
+
+def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> int:
+    """The smallest class size whose first split (``assign_splits``) meets both minimums, for
+    ``classifier`` (default: the task's least demanding classifier, the first that can be fitted)."""
+    classifier = classifier or _least_demanding(task)[0]
+    need_train = MIN_TRAIN_PER_CLASS.get(classifier, max(MIN_TRAIN_PER_CLASS.values()))
     n = need_train + MIN_TEST_PER_CLASS
     while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
         n += 1
     return n
 
 
-def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series) -> str | None:
+def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series,
+                         classifier: str | None = None) -> str | None:
     """A one-line reason when the usable cases (``labels`` of the patients with features, and
-    their ``splits``) cannot fit the task's models, else None."""
-    need_train = MIN_TRAIN_PER_CLASS.get(task.classifier, max(MIN_TRAIN_PER_CLASS.values()))
+    their ``splits``) cannot fit the task's models with ``classifier``, else None. Without
+    ``classifier``: when not even the least demanding of the task's classifiers can be fitted."""
+    named = [classifier] if classifier else _least_demanding(task)
+    need_train = MIN_TRAIN_PER_CLASS.get(named[0], max(MIN_TRAIN_PER_CLASS.values()))
     names = CLASS_NAMES.get(task.name, ("class 0", "class 1"))
     splits = splits.reindex(labels.index)
     counts = {(split, value): int(((splits == split) & (labels == value)).sum())
@@ -184,8 +196,15 @@ def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series)
     have = ", ".join(f"{counts[('train', v)] + counts[('test', v)]} {names[v]} "
                      f"({counts[('train', v)]} train / {counts[('test', v)]} test)" for v in (0, 1))
     return (f"task {task.name}: {TOO_FEW_CASES}: usable {have}; needs at least {need_train} per class in train and "
-            f"{MIN_TEST_PER_CLASS} in test ({cases_needed_per_class(task)} per class with a "
-            f"{1 - task.test_fraction:.0%}/{task.test_fraction:.0%} split, {task.classifier})")
+            f"{MIN_TEST_PER_CLASS} in test ({cases_needed_per_class(task, named[0])} per class with a "
+            f"{1 - task.test_fraction:.0%}/{task.test_fraction:.0%} split, {' or '.join(named)})")
+
+
+def classifiers_lacking_cases(task: TaskConfig, labels: pd.Series, splits: pd.Series) -> dict[str, str]:
+    """classifier -> its one-line reason, for each of the task's classifiers the usable cases
+    cannot fit (the SVM needs more than the others); the rest are fitted without it."""
+    reasons = {c: too_few_cases_reason(task, labels, splits, c) for c in task.classifiers}
+    return {c: reason for c, reason in reasons.items() if reason}
 
 
 def seeded_hash(patient_id: str, seed: int) -> float:

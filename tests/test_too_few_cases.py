@@ -15,6 +15,7 @@ from radiomics_core.tasks import (
     TOO_FEW_CASES,
     TooFewCases,
     assign_splits,
+    classifiers_lacking_cases,
     cases_needed_per_class,
     too_few_cases_reason,
 )
@@ -34,7 +35,7 @@ def _task_data(per_class: int, seed: int = 0):
 @pytest.mark.parametrize("name", ["grade", "mgmt"])
 @pytest.mark.parametrize("classifier", ["logistic", "random_forest", "svm"])
 def test_the_documented_minimum_fits_and_one_less_is_refused_before_sklearn(name, classifier):
-    task = replace(TASKS[name], classifier=classifier)
+    task = replace(TASKS[name], classifiers=(classifier,))
     need = cases_needed_per_class(task)
     labels, matrices, clinical = _task_data(need)
     splits = assign_splits(labels, task)
@@ -48,6 +49,21 @@ def test_the_documented_minimum_fits_and_one_less_is_refused_before_sklearn(name
     assert "\n" not in reason and reason.startswith(f"task {name}: {TOO_FEW_CASES}")
     assert f"needs at least {MIN_TRAIN_PER_CLASS[classifier]} per class in train" in reason
     assert f"{need} per class" in reason
+
+
+def test_a_classifier_short_of_cases_is_left_out_with_its_reason_and_the_others_fit():
+    task = replace(TASKS["grade"], classifiers=("logistic", "svm", "random_forest"))
+    need = cases_needed_per_class(task)  # the least demanding classifiers' minimum
+    assert need < cases_needed_per_class(task, "svm")
+    labels, matrices, clinical = _task_data(need)
+    splits = assign_splits(labels, task)
+    models = fit_task_models(task, labels, splits, matrices, clinical)
+    assert {m.classifier for m in models} == {"logistic", "random_forest"}
+    lacking = classifiers_lacking_cases(task, labels, splits)
+    assert list(lacking) == ["svm"]
+    assert "\n" not in lacking["svm"] and lacking["svm"].startswith(f"task grade: {TOO_FEW_CASES}")
+    assert f"needs at least {MIN_TRAIN_PER_CLASS['svm']} per class in train" in lacking["svm"]
+    assert lacking["svm"].endswith("svm)")
 
 
 def test_minimums_follow_the_split_ratio():
@@ -79,9 +95,11 @@ def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, m
     # Grade: 3 WHO 2-3 and 3 WHO 4 (2 train / 1 test each); MGMT: the 3 grade-4 cases are all methylated.
     assert lines == [
         "task grade: too few cases: usable 3 WHO 2-3 (2 train / 1 test), 3 WHO 4 (2 train / 1 test); "
-        "needs at least 3 per class in train and 1 in test (4 per class with a 70%/30% split, logistic)",
+        "needs at least 3 per class in train and 1 in test (4 per class with a 70%/30% split, "
+        "logistic or random_forest)",
         "task mgmt: too few cases: usable 0 unmethylated (0 train / 0 test), 3 methylated (2 train / 1 test); "
-        "needs at least 3 per class in train and 1 in test (4 per class with a 80%/20% split, logistic)",
+        "needs at least 3 per class in train and 1 in test (4 per class with a 80%/20% split, "
+        "logistic or random_forest)",
     ], text
     assert "Traceback" not in text and "Stack Trace" not in text and "FAILED" not in text
 

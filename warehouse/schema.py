@@ -44,8 +44,11 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("task", "VARCHAR"), ("step", "INTEGER"), ("criterion", "VARCHAR"), ("reason", "VARCHAR"),
         ("label_class", "VARCHAR"), ("n_in", "INTEGER"), ("n_excluded", "INTEGER"), ("n_out", "INTEGER"),
     ),
+    # Every model table has a row per classifier (radiomics_core.selection.CLASSIFIERS): the same
+    # model (task, model, ring_mm) and selected features, another final estimator.
     "model_metrics": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"), ("n", "INTEGER"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("split", "VARCHAR"), ("n", "INTEGER"),
         ("auc", "DOUBLE"), ("auc_low", "DOUBLE"), ("auc_high", "DOUBLE"), ("accuracy", "DOUBLE"),
         ("sensitivity", "DOUBLE"), ("specificity", "DOUBLE"), ("f1", "DOUBLE"), ("threshold", "DOUBLE"),
         ("brier", "DOUBLE"),
@@ -57,11 +60,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("calibration_slope", "DOUBLE"), ("calibration_intercept", "DOUBLE"),
     ),
     "roc_points": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("split", "VARCHAR"),
         ("fpr", "DOUBLE"), ("tpr", "DOUBLE"), ("threshold", "DOUBLE"),
     ),
+    # Model a under ``classifier`` against model b under ``classifier_b``: two models of one
+    # classifier, or one model under two classifiers (evaluation.evaluate).
     "delong_tests": (
-        ("task", "VARCHAR"), ("split", "VARCHAR"), ("model_a", "VARCHAR"), ("ring_a", "DOUBLE"),
+        ("task", "VARCHAR"), ("split", "VARCHAR"), ("classifier", "VARCHAR"), ("classifier_b", "VARCHAR"),
+        ("model_a", "VARCHAR"), ("ring_a", "DOUBLE"),
         ("model_b", "VARCHAR"), ("ring_b", "DOUBLE"), ("auc_a", "DOUBLE"), ("auc_b", "DOUBLE"),
         ("z", "DOUBLE"), ("p_value", "DOUBLE"),
     ),
@@ -70,21 +77,25 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("summary", "VARCHAR"), ("p_value", "DOUBLE"), ("comparison", "VARCHAR"),
     ),
     "selected_features": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("feature", "VARCHAR"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("feature", "VARCHAR"),
         ("coefficient", "DOUBLE"),
     ),
     "calibration": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("split", "VARCHAR"),
         ("predicted", "DOUBLE"), ("observed", "DOUBLE"), ("count", "INTEGER"),
     ),
     "decision_curve": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("split", "VARCHAR"),
         ("threshold", "DOUBLE"), ("net_benefit", "DOUBLE"),
         # The treat-all reference on the same cases (treat none is 0): evaluation.treat_all_net_benefit.
         ("treat_all", "DOUBLE"),
     ),
     "predictions": (
-        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("split", "VARCHAR"),
+        ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
+        ("split", "VARCHAR"),
         ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("score", "DOUBLE"),
     ),
     # Model figures from the training data (radiomics_core.model_figures), written by fitted_models.

@@ -14,7 +14,7 @@ from radiomics_core.cohort_selection import select_cases
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.model_figures import figure_tables
 from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import CLASS_NAMES, TooFewCases, assign_splits
+from radiomics_core.tasks import CLASS_NAMES, TooFewCases, assign_splits, classifiers_lacking_cases
 from warehouse import queries
 
 
@@ -80,7 +80,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
               metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
     def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
                       feature_tables: dict[str, pd.DataFrame]) -> list:
-        """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split."""
+        """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split,
+        once per classifier of the settings (each model's feature selection shared by them)."""
         task = pipeline.task(context.partition_key)
         warehouse = pipeline.warehouse()
         split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
@@ -96,8 +97,16 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         for table, frame in figure_tables(task.name, models).items():
             warehouse.write_partition(table, task.name, frame)
         context.log.info(f"{task.name}: fitted {len(models)} models on {int((split_rows.split == 'train').sum())} cases")
+        # A classifier that needs more cases than there are is left out: its reason, one line each.
+        usable = models[0].scores.index
+        not_fitted = classifiers_lacking_cases(task, split_rows.label.loc[usable], split_rows.split.loc[usable])
+        for reason in not_fitted.values():
+            context.log.warning(reason)
         context.add_output_metadata({
             "models": len(models),
+            "classifiers": ", ".join(dict.fromkeys(m.classifier for m in models)),
+            "classifiers_not_fitted": "; ".join(not_fitted.values()) or "none",
+            # The same for every classifier (one selection per model).
             "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
         })
         return models
@@ -127,10 +136,11 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         best = test.sort_values("auc", ascending=False).head(1)
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(str(report)),
-            "best_test_model": f"{best.model.iloc[0]} {best.ring_mm.iloc[0]}" if len(best) else "none",
+            "best_test_model": (f"{best.model.iloc[0]} {best.ring_mm.iloc[0]} ({best.classifier.iloc[0]})"
+                                if len(best) else "none"),
             "best_test_auc": float(best.auc.iloc[0]) if len(best) else float("nan"),
-            "test_auc_by_model": dg.MetadataValue.md(test[["model", "ring_mm", "auc", "auc_low", "auc_high"]]
-                                                     .round(3).to_markdown(index=False)),
+            "test_auc_by_model": dg.MetadataValue.md(
+                test[["model", "ring_mm", "classifier", "auc", "auc_low", "auc_high"]].round(3).to_markdown(index=False)),
         })
 
     return [splits, fitted_models, evaluation_reports]
