@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from radiomics_core.clinical_table import clinical_characteristics  # noqa: E402
+from radiomics_core.cohort_selection import select_cases  # noqa: E402
 from radiomics_core.evaluation import evaluate, selected_features_table  # noqa: E402
 from radiomics_core.model_figures import describe, figure_tables  # noqa: E402
 from radiomics_core.modeling import FittedModel  # noqa: E402
@@ -72,8 +73,11 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
     mgmt = np.where(rng.random(patients) < 0.1, None, rng.random(patients) < 0.5)
     clinical = pd.DataFrame({
         "patient_id": ids, "sex": rng.choice(["F", "M"], size=patients), "age": rng.normal(55, 14, patients).round(),
-        "who_grade": grade, "mgmt_methylated": mgmt, "idh": rng.choice(["wildtype", "mutated"], size=patients),
-        "raw_json": "{}"})
+        "who_grade": grade, "mgmt_methylated": mgmt, "idh": np.where(grade == 4, "wildtype", "mutant"),
+        "raw_json": "{}",
+        # What the task presets select on (radiomics_core/task_presets): adult preoperative diffuse gliomas.
+        "diagnosis": np.where(grade == 4, "Glioblastoma, IDH-wildtype", "Astrocytoma, IDH-mutant"),
+        "biopsy_prior_to_imaging": False, "brats21_id": None})
     now = datetime(2026, 1, 1)
     names = feature_names()
     for k, patient in enumerate(ids):
@@ -157,7 +161,9 @@ def _shifted(scores: pd.Series, y: np.ndarray, shift: float) -> pd.Series:
 
 
 def _write_task(warehouse: Warehouse, task, clinical: pd.DataFrame, rings, rng, zero_auc) -> None:
-    labels = task.labels(clinical)
+    selection = select_cases(task, clinical)
+    warehouse.write_partition("selection_flow", task.name, selection.flow)
+    labels = selection.labels
     split = assign_splits(labels, task)
     warehouse.write_partition("splits", task.name, pd.DataFrame({
         "task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values}))

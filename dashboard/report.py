@@ -45,7 +45,8 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
     else:
         clinical_table = "<p>No clinical table.</p>"
     body = "\n".join([f"<h1>glioma-rings evaluation: {html.escape(task)}</h1>", figure_html,
-                      "<h2>Metrics</h2>", table, "<h2>Table 1: clinical characteristics</h2>", clinical_table])
+                      "<h2>Metrics</h2>", table, "<h2>Table 1: clinical characteristics</h2>", clinical_table,
+                      _selection_flow_html(warehouse_root, task)])
     atomic_write_text(path, f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
                             f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
                             f"td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>")
@@ -103,3 +104,11 @@ def _nested(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     chart.autosize = alt.Undefined
     chart.usermeta = alt.Undefined
     return chart
+
+
+def _selection_flow_html(root: Path, task: str) -> str:
+    """Which exams entered the task and why the others did not (CONSORT-style), from ``splits``."""
+    flow = queries.selection_flow(root, task)
+    if flow.empty:
+        return "<h2>Selection flow</h2><p>No selection flow.</p>"
+    return "<h2>Selection flow</h2>" + table_one.selection_flow_table(flow).to_html(index=False)

@@ -394,3 +394,24 @@ def test_report_has_every_figure_with_png_and_svg(both_tasks, tmp_path, task):
     # The exported SVG carries the references and the slope, not only the HTML.
     assert "Treat all" in (tmp_path / f"{task}_decision_curve_test.svg").read_text()
     assert "slope" in (tmp_path / f"{task}_calibration_test.svg").read_text()
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_clinical_page_shows_the_selection_flow_that_the_splits_add_up_to(both_tasks, task):
+    from warehouse import queries
+
+    app = run_app(both_tasks, {"page": "Clinical characteristics", "task": task})
+    assert not app.exception, [e.value for e in app.exception]
+    assert f"Selection flow: {task}" in [h.value for h in app.subheader]
+    flow = app.dataframe[-1].value
+    splits = queries.table(both_tasks, "splits", {"task": task})
+    assert flow["Exams in"].iloc[0] == 80 and flow["Exams out"].iloc[-1] == len(splits)
+    assert (flow["Exams in"] - flow["Excluded"]).equals(flow["Exams out"])
+
+
+def test_report_lists_the_selection_flow(both_tasks, tmp_path):
+    from dashboard.report import write_report
+
+    text = write_report(both_tasks, "mgmt", tmp_path / "mgmt.html").read_text(encoding="utf-8")
+    flow = text[text.index("<h2>Selection flow</h2>"):]
+    assert "Excluded because" in flow and "Excluded: methylated" in flow and "selected" in flow
