@@ -283,9 +283,11 @@ def lasso_path_chart(path: pd.DataFrame, chosen_alpha: float | None, title: str)
     x = alt.X("log_alpha:Q", title="log10(alpha)")
     lines = alt.Chart(data).mark_line().encode(
         x=x, y=alt.Y("coefficient:Q", title="Coefficient"),
-        color=alt.Color("feature:N", title="Feature", legend=alt.Legend(labelLimit=360, symbolLimit=40)),
-        strokeWidth=alt.StrokeWidth("kept:N", title=None, scale=alt.Scale(domain=["selected", "not selected"],
-                                                                          range=[2.2, 0.8])),
+        # Legend below the plot: long feature names beside it would not fit a half-width column.
+        color=alt.Color("feature:N", title="Feature", legend=alt.Legend(orient="bottom", columns=1, labelLimit=420,
+                                                                        symbolLimit=40)),
+        strokeWidth=alt.StrokeWidth("kept:N", title=None, legend=alt.Legend(orient="bottom"),
+                                    scale=alt.Scale(domain=["selected", "not selected"], range=[2.2, 0.8])),
         tooltip=["feature", alt.Tooltip("alpha:Q", format=".4g"), alt.Tooltip("coefficient:Q", format=".4f")])
     layers = [lines]
     if chosen_alpha is not None:

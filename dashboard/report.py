@@ -35,7 +35,9 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
     # One combined chart so the Vega libraries are inlined once (the file works offline).
     combined = alt.vconcat(*map(_nested, figures.values())).resolve_scale(
         color="independent", size="independent", strokeDash="independent", strokeWidth="independent")
-    figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True)
+    # Drawn as SVG, as on the dashboard: titles and labels stay text a reader can select and search.
+    figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True,
+                                   embed_options={"renderer": "svg"})
     order = [charts.model_sort_key(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])]
     table = (metrics.assign(_order=order).sort_values(["split", "_order"], ascending=[False, True])
              .drop(columns="_order").round(3).to_html(index=False))

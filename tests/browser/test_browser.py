@@ -195,14 +195,15 @@ def test_table_one_has_n_in_its_headers(server_both, browser, task):
     assert footnote.startswith("p-values: a ")
 
 
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
 @pytest.mark.parametrize("model", ["VOI_T", "VOI_P 3 mm", "Combined 3 mm"])
-def test_features_page_plots_every_model_kind(server_both, both_tasks, browser, model):
-    selected = queries.table(both_tasks, "selected_features", {"task": "grade"})
+def test_features_page_plots_every_model_kind(server_both, both_tasks, browser, model, task):
+    selected = queries.table(both_tasks, "selected_features", {"task": task})
     errors: list[str] = []
-    page = _open(browser, f"{server_both}/?page=Features&task=grade&split=train&model={model.replace(' ', '+')}",
+    page = _open(browser, f"{server_both}/?page=Features&task={task}&split=train&model={model.replace(' ', '+')}",
                  "Features", errors)
-    titles = page.evaluate("Array.from(document.querySelectorAll('g.role-title text')).map(t => t.textContent)")
-    _screenshot(page, f"features_{model.replace(' ', '_')}")
+    titles = _chart_titles(page)
+    _screenshot(page, f"features_{task}_{model.replace(' ', '_')}")
     _assert_clean(page, errors)
     page.close()
     name, ring = model.split(" ")[0], (float(model.split(" ")[1]) if " " in model else None)
@@ -211,6 +212,76 @@ def test_features_page_plots_every_model_kind(server_both, both_tasks, browser, 
     assert any(t.startswith(f"{model}: selected features") for t in titles), titles
     plotted = [t for t in titles if t in set(rows["feature"])]
     assert plotted, titles  # at least one distribution by class was drawn
+
+
+def _chart_titles(page) -> list[str]:
+    """The titles Vega drew into the page's SVG charts (what a reader sees above each figure)."""
+    page.wait_for_function("document.querySelectorAll('.vega-embed svg').length > 0", timeout=30_000)
+    return page.evaluate("Array.from(document.querySelectorAll('.vega-embed g.role-title text'))"
+                         ".map(t => t.textContent)")
+
+
+def _has(titles: list[str], prefix: str) -> bool:
+    return any(t.startswith(prefix) for t in titles)
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+@pytest.mark.parametrize("model", ["VOI_T", "VOI_P 3 mm", "Combined 3 mm", "Clinical-Omics 3 mm"])
+def test_features_page_draws_the_models_figures(server_both, browser, model, task):
+    errors: list[str] = []
+    page = _open(browser, f"{server_both}/?page=Features&task={task}&split=train&model={model.replace(' ', '+')}",
+                 "Features", errors)
+    titles = _chart_titles(page)
+    downloads = page.get_by_role("button", name="SVG").count()
+    _screenshot(page, f"figures_{task}_{model.replace(' ', '_')}")
+    _assert_clean(page, errors)
+    page.close()
+    assert _has(titles, f"Correlation of selected features: {model} ({task})"), titles
+    if model.startswith("Clinical-Omics"):
+        assert _has(titles, f"Nomogram: {model} ({task})"), titles
+        assert not _has(titles, "LASSO"), titles  # the stacked model has no LASSO step
+    else:
+        assert _has(titles, f"LASSO cross-validation: {model} ({task})"), titles
+        assert _has(titles, f"LASSO coefficient path: {model} ({task})"), titles
+        assert not _has(titles, "Nomogram"), titles
+    assert downloads >= 3  # every figure has its PNG/SVG export
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_comparison_page_draws_calibration_and_decision_references(server_both, browser, task):
+    errors: list[str] = []
+    page = _open(browser, f"{server_both}/?page=Model+comparison&task={task}&split=test", "Model comparison", errors)
+    page.get_by_text(f"Decision curves ({task}, test)").first.scroll_into_view_if_needed()
+    titles = _chart_titles(page)
+    legends = page.evaluate("Array.from(document.querySelectorAll('.vega-embed g.role-legend-label text'))"
+                            ".map(t => t.textContent)")
+    _screenshot(page, f"calibration_decision_{task}")
+    _assert_clean(page, errors)
+    page.close()
+    assert _has(titles, f"Calibration ({task}, test)") and _has(titles, f"Decision curves ({task}, test)"), titles
+    assert {"Treat all", "Treat none"} <= set(legends), legends
+    assert any(re.search(r"\(slope -?\d+\.\d{2}, intercept -?\d+\.\d{2}\)", text) for text in legends), legends
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_the_report_draws_every_figure_offline(both_tasks, browser, tmp_path, task):
+    from dashboard.report import write_report
+
+    report = write_report(both_tasks, task, tmp_path / f"{task}.html")
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report.as_uri())
+    page.wait_for_selector("#figures svg, #figures canvas", timeout=30_000)
+    page.wait_for_timeout(500)
+    titles = page.evaluate("Array.from(document.querySelectorAll('#figures g.role-title text')).map(t => t.textContent)")
+    page.screenshot(path=str(ARTIFACTS / f"report_{task}_figures.png"), full_page=True)
+    page.close()
+    assert not errors, errors
+    for title in ("Calibration (test)", "Decision curves (test)", "Nomogram: Clinical-Omics 3 mm",
+                  "LASSO cross-validation: VOI_T", "LASSO coefficient path: VOI_T",
+                  "Correlation of selected features: VOI_T"):
+        assert title in titles, (title, titles)
 
 
 def test_a_copied_url_restores_task_split_and_models(server_both, browser):
