@@ -244,7 +244,7 @@ def figure_tables(task: str, models: list) -> dict[str, pd.DataFrame]:
     frames: dict[str, list[pd.DataFrame]] = {table: [] for table in FIGURE_TABLES.values()}
     seen: set[tuple[str, float | None]] = set()
     # The logistic model's copy first: the nomogram (and the Clinical-Omics radscore) are its.
-    for model in sorted(models, key=lambda m: getattr(m, "classifier", "logistic") != "logistic"):
+    for model in sorted(models, key=lambda m: m.classifier != "logistic"):
         figures = model.figures
         key = (model.model, None if model.ring_mm is None or pd.isna(model.ring_mm) else float(model.ring_mm))
         if figures is None or key in seen:

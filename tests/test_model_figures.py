@@ -173,6 +173,11 @@ def test_fitted_models_carry_their_figures_and_the_tables_match_the_schema(data)
     with_lasso = set(map(tuple, tables["lasso_cv"][["model", "ring_mm"]].fillna(0).drop_duplicates().to_numpy()))
     assert with_lasso == {("VOI_T", 0.0), ("VOI_P", 3.0), ("Combined", 3.0)}
     assert set(tables["nomogram"]["model"]) == {"Clinical-Omics"}
+    # Every classifier shares a model's selection: its figures are stored once, not once per classifier.
+    assert {m.classifier for m in models} == {"logistic", "svm", "random_forest"}
+    per_model = tables["lasso_cv"].groupby(["model", "ring_mm"], dropna=False).size()
+    assert (per_model == len(models[0].pipeline.named_steps["lasso"].alphas_)).all()
+    assert tables["nomogram"]["ring_mm"].nunique() == 1 and tables["nomogram"].duplicated(["axis", "value"]).sum() == 0
     assert set(tables["feature_correlation"]["model"]) == {m.model for m in models}
     omics = next(m for m in models if m.model == "Clinical-Omics")
     assert "Radscore (logit)" in set(tables["nomogram"]["axis"])
