@@ -54,8 +54,18 @@ def test_models_evaluations_and_report_are_materialized(pipeline_run):
     assert queries.count(root, "delong_tests") > 0
     assert queries.count(root, "clinical_characteristics") > 0
     assert queries.count(root, "selected_features") > 0
+    # fitted_models stores each radiomics model's LASSO curves and every model's feature correlation,
+    # and the logistic Clinical-Omics model's nomogram.
+    lasso = queries.table(root, "lasso_cv", {"task": "grade"})
+    assert {"VOI_T", "VOI_P", "Combined"} == set(lasso.model) and lasso.chosen.sum() == lasso.groupby(
+        ["model", "ring_mm"], dropna=False).ngroups
+    assert queries.count(root, "lasso_path") > 0 and queries.count(root, "feature_correlation") > 0
+    assert set(queries.table(root, "nomogram", {"task": "grade"}).model) == {"Clinical-Omics"}
+    assert queries.table(root, "decision_curve", {"task": "grade"}).treat_all.notna().all()
     report = pipeline.work_dir("reports", "grade.html")
-    assert "glioma-rings evaluation: grade" in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    assert "glioma-rings evaluation: grade" in text
+    assert "Decision curves (test)" in text and "Nomogram: Clinical-Omics" in text
 
 
 def test_rematerializing_a_partition_replaces_its_rows(pipeline_run):
