@@ -80,6 +80,13 @@ def _pipeline(args: argparse.Namespace):
         fields["sequences"] = args.sequences.split(",")
     if getattr(args, "task", None):
         fields["tasks"] = [args.task]
+    if getattr(args, "task_file", None):
+        from radiomics_core.tasks import TASK_PRESETS, load_task
+
+        fields["task_files"] = [str(Path(f).resolve()) for f in args.task_file]
+        for path in fields["task_files"]:
+            if load_task(path).name not in TASK_PRESETS:  # the name is the partition and the selection recipe
+                raise ValueError(f"{path}: a task file replaces a preset, so its name is one of {', '.join(TASK_PRESETS)}")
     if getattr(args, "classifier", None):
         fields["classifiers"] = [args.classifier]
     if getattr(args, "classifiers", None):
@@ -375,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="data", help="work files, warehouse and DAGSTER_HOME (default: data)")
     run.add_argument("--warehouse", default=None, help="warehouse folder (default: DATA_DIR/warehouse)")
     run.add_argument("--task", choices=["grade", "mgmt"], default=None, help="default: both")
+    run.add_argument("--task-file", action="append", default=None,
+                     help="a task YAML replacing the preset of its name (copy radiomics_core/task_presets/"
+                          "grade.yaml or mgmt.yaml and edit the rules); repeat for both tasks")
     run.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
     run.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     run.add_argument("--params", default=None,

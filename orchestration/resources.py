@@ -16,7 +16,7 @@ from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
 from radiomics_core.features import PYRADIOMICS_VERSION, SHAPE_SEQUENCE, ExtractionParams
 from radiomics_core.preprocessing import PreprocessConfig
 from radiomics_core.selection import CLASSIFIERS, classifier_order
-from radiomics_core.tasks import TASKS, TaskConfig
+from radiomics_core.tasks import TASKS, TaskConfig, load_task
 from radiomics_core.validation import ValidationConfig
 from warehouse.store import Warehouse
 
@@ -34,6 +34,8 @@ class PipelineResource(dg.ConfigurableResource):
     brain_clip: bool = True  # clip rings to the brain mask when the case has one
     rings_mm: list[float] = [1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0]
     tasks: list[str] = ["grade", "mgmt"]
+    # Task YAML files (the format of radiomics_core/task_presets/), each replacing the preset of its name.
+    task_files: list[str] = []
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: list[str] = ["logistic", "svm", "random_forest"]
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
@@ -93,7 +95,9 @@ class PipelineResource(dg.ConfigurableResource):
         return ValidationConfig(max_voxels=self.max_voxels)
 
     def task(self, name: str) -> TaskConfig:
-        return replace(TASKS[name], classifiers=tuple(classifier_order(self.classifiers)))
+        """The task's preset, or the task file of that name (``task_files``)."""
+        files = {task.name: task for task in map(load_task, self.task_files)}
+        return replace(files.get(name, TASKS[name]), classifiers=tuple(classifier_order(self.classifiers)))
 
     def extraction_params(self) -> ExtractionParams:
         return ExtractionParams.load(self.params)

@@ -181,3 +181,27 @@ def test_a_task_file_is_the_preset_format_and_misspelled_keys_are_refused(tmp_pa
     with pytest.raises(ValueError, match="unknown include keys"):
         task_from_dict({"name": "x", "label": {"column": "a", "classes": [{"values": [0]}, {"values": [1]}]},
                         "include": {"min_ages": 18}})
+
+
+def test_run_with_a_task_file_uses_it_for_that_task_and_the_preset_for_the_other(tmp_path):
+    from importlib import resources
+
+    from orchestration.cli import _pipeline, build_parser
+
+    text = resources.files("radiomics_core.task_presets").joinpath("grade.yaml").read_text(encoding="utf-8")
+    unbalanced = tmp_path / "grade-unbalanced.yaml"
+    # The preset without its balance section (its two lines): every eligible case is kept.
+    unbalanced.write_text("\n".join(line for line in text.splitlines() if not line.startswith(("balance:", "  seed: 0 "))),
+                          encoding="utf-8")
+    args = build_parser().parse_args(["run", str(tmp_path), "--data-dir", str(tmp_path / "data"),
+                                      "--task-file", str(unbalanced)])
+    pipeline = _pipeline(args)
+    assert pipeline.task("grade").balance_seed is None and TASKS["grade"].balance_seed == 0
+    assert pipeline.task("mgmt") == replace(TASKS["mgmt"], classifiers=pipeline.task("mgmt").classifiers)
+    assert type(pipeline).load(pipeline.save(tmp_path / "settings.yaml")).task("grade").balance_seed is None
+
+    other = tmp_path / "idh.yaml"
+    other.write_text(text.replace("name: grade", "name: idh"), encoding="utf-8")
+    args = build_parser().parse_args(["run", str(tmp_path), "--task-file", str(other)])
+    with pytest.raises(ValueError, match="its name is one of grade, mgmt"):
+        _pipeline(args)
