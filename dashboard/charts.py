@@ -155,6 +155,49 @@ def delong_heatmap(delong: pd.DataFrame, split: str) -> alt.Chart:
         title=title, width=size, height=size, usermeta=SVG, autosize=PAD)
 
 
+# The final estimators fitted side by side (radiomics_core.selection.CLASSIFIERS), as pages name them.
+CLASSIFIER_LABELS = {"logistic": "logistic regression", "svm": "SVM (linear)", "random_forest": "random forest"}
+
+
+def classifier_order(present) -> list[str]:
+    """The classifiers in ``present`` in the thesis' order (logistic regression first)."""
+    present = set(present)
+    return [c for c in CLASSIFIER_LABELS if c in present] + sorted(present - set(CLASSIFIER_LABELS))
+
+
+def of_classifier(frame: pd.DataFrame, classifier: str | None) -> pd.DataFrame:
+    """``frame``'s rows of ``classifier`` (DeLong tests: both models under it); every row when None."""
+    if classifier is None or "classifier" not in frame.columns:
+        return frame
+    keep = frame["classifier"] == classifier
+    if "classifier_b" in frame.columns:
+        keep &= frame["classifier_b"] == classifier
+    return frame[keep]
+
+
+def classifier_auc_chart(metrics: pd.DataFrame, split: str, kind: str = "Combined") -> alt.Chart:
+    """AUC by ring of one model kind, one line per classifier, 95% CI bars (``metrics``: every
+    classifier's rows)."""
+    data = metrics[(metrics["split"] == split) & (metrics["model"] == kind)]
+    data = data.assign(classifier_name=[CLASSIFIER_LABELS.get(c, c) for c in data["classifier"]])
+    names = [CLASSIFIER_LABELS.get(c, c) for c in classifier_order(data["classifier"])]
+    scale = alt.Scale(domain=[0, 1])
+    base = alt.Chart(data).encode(
+        x=alt.X("ring_mm:Q", title="Ring distance (mm)"),
+        color=alt.Color("classifier_name:N", title="Classifier", sort=names, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=names, range=TABLEAU[:len(names)])))
+    lines = base.mark_line(point=alt.OverlayMarkDef(size=40)).encode(
+        y=alt.Y("auc:Q", title="AUC", scale=scale),
+        tooltip=[alt.Tooltip("classifier_name:N", title="classifier"), "ring_mm",
+                 alt.Tooltip("auc:Q", format=".3f", title="AUC"),
+                 alt.Tooltip("auc_low:Q", format=".3f", title="95% CI low"),
+                 alt.Tooltip("auc_high:Q", format=".3f", title="95% CI high")])
+    bars = base.mark_errorbar(ticks=True, opacity=0.5).encode(y=alt.Y("auc_low:Q", title="AUC", scale=scale),
+                                                              y2="auc_high:Q")
+    return alt.layer(bars, lines).properties(title=f"{kind} AUC by ring per classifier ({split}), 95% CI",
+                                             width=560, height=300, usermeta=SVG, autosize=PAD)
+
+
 def calibration_chart(calibration: pd.DataFrame, metrics: pd.DataFrame | None = None,
                       title: str = "Calibration") -> alt.Chart:
     """Observed fraction against mean predicted probability per quantile bin (point size: the

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import state, table_one
+from dashboard import charts, state, table_one
 from radiomics_core.tasks import CLASS_NAMES
 from warehouse import queries
 from warehouse.store import Warehouse
@@ -94,6 +94,16 @@ def task_rows(root: str, name: str, missing: str) -> tuple[str, pd.DataFrame] | 
         return None
     task = state.task(frame["task"].unique())
     return task, frame[frame["task"] == task]
+
+
+def classifier_rows(frame: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
+    """The classifier picked in the sidebar among those in ``frame``, and ``frame``'s rows of it.
+    (None and every row for a warehouse written before classifiers were fitted side by side.)"""
+    present = frame["classifier"].dropna().unique() if "classifier" in frame.columns else []
+    if not len(present):
+        return None, frame
+    chosen = state.classifier(charts.classifier_order(present))
+    return chosen, charts.of_classifier(frame, chosen)
 
 
 def class_counts(root: str, task: str) -> pd.DataFrame:

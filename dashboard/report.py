@@ -15,19 +15,41 @@ from warehouse import queries
 
 
 def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
-    """Write ``path`` (HTML) plus ``<stem>_<figure>.svg``/``.png`` beside it; return the HTML path."""
-    metrics = queries.table(warehouse_root, "model_metrics", {"task": task})
+    """Write ``path`` (HTML) plus ``<stem>_<figure>.svg``/``.png`` beside it; return the HTML path.
+
+    Each classifier's figures and metrics are shown; the first classifier's (the thesis' logistic
+    regression when fitted) figure files keep plain names, the others' end in ``_<classifier>``."""
+    every = queries.table(warehouse_root, "model_metrics", {"task": task})
     roc = queries.table(warehouse_root, "roc_points", {"task": task})
     delong = queries.table(warehouse_root, "delong_tests", {"task": task})
     clinical = queries.table(warehouse_root, "clinical_characteristics", {"task": task})
     names = dict(enumerate(CLASS_NAMES.get(task, ("class 0", "class 1"))))
     splits = queries.table(warehouse_root, "splits", {"task": task})
-    figures = {
-        "roc_test": charts.roc_chart(roc[roc.split == "test"], metrics[metrics.split == "test"], "ROC curves (test)"),
-        "auc_by_ring": charts.auc_by_ring_chart(metrics, "test"),
-        "delong_test": charts.delong_heatmap(delong, "test"),
-        **_model_figures(warehouse_root, task, metrics),
-    }
+    # None: a warehouse written before classifiers were fitted side by side.
+    classifiers = charts.classifier_order(every["classifier"].dropna() if "classifier" in every else []) or [None]
+    figures: dict[str, alt.TopLevelMixin] = {}
+    tables: list[str] = []
+    for k, classifier in enumerate(classifiers):
+        metrics, label = charts.of_classifier(every, classifier), charts.CLASSIFIER_LABELS.get(classifier, classifier)
+        test_roc = charts.of_classifier(roc[roc.split == "test"], classifier)
+        evaluation = {
+            "roc_test": charts.roc_chart(test_roc, metrics[metrics.split == "test"], "ROC curves (test)"),
+            "auc_by_ring": charts.auc_by_ring_chart(metrics, "test"),
+            "delong_test": charts.delong_heatmap(charts.of_classifier(delong, classifier), "test"),
+        }
+        for name, chart in evaluation.items():
+            figures[name + ("" if k == 0 else f"_{classifier}")] = _with_classifier(chart, label)
+        for name, chart in _model_figures(warehouse_root, task, metrics, classifier).items():
+            if name in PER_CLASSIFIER:
+                figures[name + ("" if k == 0 else f"_{classifier}")] = _with_classifier(chart, label)
+            elif k == 0:  # the selection's figures: the same for every classifier
+                figures[name] = chart
+        order = [charts.model_sort_key(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])]
+        tables += [f"<h2>Metrics{f': {html.escape(label)}' if label else ''}</h2>",
+                   metrics.assign(_order=order).sort_values(["split", "_order"], ascending=[False, True])
+                   .drop(columns="_order").round(3).to_html(index=False)]
+    if len(classifiers) > 1:
+        figures["auc_by_classifier"] = charts.classifier_auc_chart(every, "test")
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, chart in figures.items():
         chart.save(str(path.with_name(f"{path.stem}_{name}.svg")))
@@ -38,16 +60,13 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
     # Drawn as SVG, as on the dashboard: titles and labels stay text a reader can select and search.
     figure_html = combined.to_html(fullhtml=False, output_div="figures", requirejs=False, inline=True,
                                    embed_options={"renderer": "svg"})
-    order = [charts.model_sort_key(m, r) for m, r in zip(metrics["model"], metrics["ring_mm"])]
-    table = (metrics.assign(_order=order).sort_values(["split", "_order"], ascending=[False, True])
-             .drop(columns="_order").round(3).to_html(index=False))
     if len(clinical) and len(splits):
         table1, footnote = table_one.table_one(clinical, table_one.class_counts(splits, names), names)
         clinical_table = table1.to_html(index=False) + f"<p><small>{html.escape(footnote)}</small></p>"
     else:
         clinical_table = "<p>No clinical table.</p>"
     body = "\n".join([f"<h1>glioma-rings evaluation: {html.escape(task)}</h1>", figure_html,
-                      "<h2>Metrics</h2>", table, "<h2>Table 1: clinical characteristics</h2>", clinical_table,
+                      *tables, "<h2>Table 1: clinical characteristics</h2>", clinical_table,
                       _selection_flow_html(warehouse_root, task)])
     atomic_write_text(path, f"<!doctype html><html><head><meta charset='utf-8'><title>glioma-rings {html.escape(task)}</title>"
                             f"<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} "
@@ -56,15 +75,27 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
 
 
 CALIBRATED = ("VOI_T", "Clinical", "Clinical-Omics")  # as on the dashboard's Model comparison page
+PER_CLASSIFIER = ("calibration_test", "decision_curve_test")  # of _model_figures: the others follow the selection
 
 
-def _model_figures(root: Path, task: str, metrics: pd.DataFrame) -> dict[str, alt.TopLevelMixin]:
+def _with_classifier(chart: alt.TopLevelMixin, label: str | None) -> alt.TopLevelMixin:
+    """The chart with its classifier named at the end of its title."""
+    title = chart.title
+    if not label:
+        return chart
+    if isinstance(title, alt.TitleParams):
+        return chart.properties(title=alt.TitleParams(f"{title.text}, {label}", subtitle=title.subtitle))
+    return chart.properties(title=f"{title}, {label}" if isinstance(title, str) else label)
+
+
+def _model_figures(root: Path, task: str, metrics: pd.DataFrame,
+                   classifier: str | None = None) -> dict[str, alt.TopLevelMixin]:
     """Calibration (with slopes and intercepts) and decision curves on test for VOI_T, Clinical and
     Clinical-Omics; the nomogram; LASSO curves and correlation heatmaps of the key models."""
     figures: dict[str, alt.TopLevelMixin] = {}
     test = metrics[(metrics.split == "test") & metrics.model.isin(CALIBRATED)]
-    calibration = queries.table(root, "calibration", {"task": task, "split": "test"})
-    decision = queries.table(root, "decision_curve", {"task": task, "split": "test"})
+    calibration = charts.of_classifier(queries.table(root, "calibration", {"task": task, "split": "test"}), classifier)
+    decision = charts.of_classifier(queries.table(root, "decision_curve", {"task": task, "split": "test"}), classifier)
     if len(calibration):
         figures["calibration_test"] = charts.calibration_chart(
             calibration[calibration.model.isin(CALIBRATED)], test, "Calibration (test)")

@@ -1,4 +1,4 @@
-"""The view's state in the URL: page, task, split, models (ROC), model (Features) and patient.
+"""The view's state in the URL: page, task, split, classifier, models (ROC), model (Features) and patient.
 
 Widgets keep their values under these session-state keys; the URL is read once per browser
 session and rewritten after every run, so a copied link (or a reload) reproduces the view.
@@ -12,7 +12,7 @@ import streamlit as st
 
 PAGES = ["Findings", "Model comparison", "ROC curves", "Clinical characteristics", "Features", "Patient viewer",
          "Cohort overview"]
-KEYS = ("page", "task", "split", "models", "model", "patient")  # model: the Features page's model
+KEYS = ("page", "task", "split", "classifier", "models", "model", "patient")  # model: the Features page's model
 LISTS = {"models"}  # repeated in the URL: ?models=VOI_T&models=Combined+3+mm
 SPLITS = ["test", "train"]
 
@@ -79,3 +79,8 @@ def task(tasks: Sequence[str]) -> str:
 
 def split() -> str:
     return select("Split", SPLITS, "split", default="test", container=st.sidebar)
+
+
+def classifier(classifiers: Sequence[str]) -> str:
+    """The classifier whose models the page shows (the thesis' logistic regression by default)."""
+    return select("Classifier", classifiers, "classifier", default="logistic", container=st.sidebar)

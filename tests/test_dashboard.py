@@ -415,3 +415,56 @@ def test_report_lists_the_selection_flow(both_tasks, tmp_path):
     text = write_report(both_tasks, "mgmt", tmp_path / "mgmt.html").read_text(encoding="utf-8")
     flow = text[text.index("<h2>Selection flow</h2>"):]
     assert "Excluded because" in flow and "Excluded: methylated" in flow and "selected" in flow
+
+
+def _metrics_table(app: AppTest) -> pd.DataFrame:
+    return next(frame.value for frame in app.dataframe if {"label", "auc", "auc_low"} <= set(frame.value.columns))
+
+
+def test_the_classifier_picked_in_the_sidebar_filters_the_metrics_and_lives_in_the_url(both_tasks):
+    from warehouse import queries
+    app = run_app(both_tasks, {"page": "Model comparison", "task": "grade", "split": "test"})
+    picker = app.sidebar.selectbox(key="classifier")
+    assert picker.value == "logistic" and list(picker.options) == ["logistic", "svm", "random_forest"]
+    shown = {}
+    for classifier in ("logistic", "svm", "random_forest"):
+        app.sidebar.selectbox(key="classifier").set_value(classifier)
+        rerun(app, both_tasks)
+        assert not app.exception, [e.value for e in app.exception]
+        assert app.query_params["classifier"] == classifier
+        table = _metrics_table(app).set_index("label")
+        stored = charts.with_labels(queries.table(both_tasks, "model_metrics",
+                                                  {"task": "grade", "split": "test", "classifier": classifier}))
+        assert table["auc"].to_dict() == stored.set_index("label")["auc"].round(3).to_dict()
+        shown[classifier] = table["auc"]
+    assert not shown["logistic"].equals(shown["svm"]) and not shown["svm"].equals(shown["random_forest"])
+    # Another page opened from the URL shows the same classifier's numbers.
+    roc = run_app(both_tasks, {"page": "ROC curves", "task": "grade", "split": "test", "classifier": "svm",
+                               "models": ["VOI_T"]})
+    assert roc.sidebar.selectbox(key="classifier").value == "svm"
+    voi_t = shown["svm"]["VOI_T"]
+    assert f"VOI_T (AUC {voi_t:.3f}" in str(roc.get("vega_lite_chart")[0].proto.spec)
+
+
+def test_the_comparison_page_compares_the_classifiers_model_by_model(both_tasks):
+    app = run_app(both_tasks, {"page": "Model comparison", "task": "mgmt", "split": "test"})
+    table = next(frame.value for frame in app.dataframe if "model" in frame.value.columns
+                 and "AUC svm" in frame.value.columns)
+    assert list(table.columns) == ["model", "AUC logistic", "AUC svm", "AUC random_forest",
+                                   "DeLong p logistic vs svm", "DeLong p logistic vs random_forest",
+                                   "DeLong p svm vs random_forest"]
+    assert table["model"].iloc[0] == "VOI_T" and (table["DeLong p logistic vs svm"] != "").all()
+
+
+def test_the_report_shows_each_classifiers_figures_and_metrics(both_tasks, tmp_path):
+    from dashboard.report import write_report
+    report = write_report(both_tasks, "grade", tmp_path / "grade.html")
+    text = report.read_text(encoding="utf-8")
+    for label in ("logistic regression", "SVM (linear)", "random forest"):
+        assert f"<h2>Metrics: {label}</h2>" in text
+    # The thesis' classifier keeps the plain figure names; the others' carry their classifier.
+    for name in ("roc_test", "auc_by_ring", "delong_test", "calibration_test", "decision_curve_test"):
+        for suffix in ("", "_svm", "_random_forest"):
+            assert (tmp_path / f"grade_{name}{suffix}.svg").exists(), name + suffix
+    assert "ROC curves (test), random forest" in (tmp_path / "grade_roc_test_random_forest.svg").read_text()
+    assert (tmp_path / "grade_auc_by_classifier.png").exists()

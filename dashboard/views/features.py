@@ -32,7 +32,7 @@ def feature_source(model: str, ring_mm: float | None, feature: str) -> tuple[str
 
 
 def _values(root: str, task: str, model: str, ring_mm: float | None, feature: str,
-            radiomic: pd.DataFrame) -> pd.DataFrame:
+            radiomic: pd.DataFrame, classifier: str | None = None) -> pd.DataFrame:
     """Columns patient_id, value for one selected feature (``radiomic``: the model's stored values)."""
     kind, ring, sequence, name = feature_source(model, ring_mm, feature)
     if kind == "radiomic":
@@ -41,6 +41,7 @@ def _values(root: str, task: str, model: str, ring_mm: float | None, feature: st
         return hit[["patient_id", "value"]]
     if kind == "radscore":
         scores = data.table(root, "predictions", (("task", task), ("model", "Combined"), ("ring_mm", ring)))
+        scores = charts.of_classifier(scores, classifier)  # the radscore of this classifier's Combined model
         return scores.drop_duplicates("patient_id").assign(value=scores["score"])[["patient_id", "value"]]
     clinical = data.table(root, "clinical")
     value = clinical["age"] if name == "age" else (clinical["sex"] == "M").astype(float)
@@ -54,6 +55,7 @@ def render(root: str) -> None:
         return
     task, selected = picked
     split = state.split()
+    classifier, selected = data.classifier_rows(selected)
     subset = charts.with_labels(selected)
     options = charts.model_order(subset)
     label = state.select("Model", options, "model", default="VOI_T")
@@ -66,6 +68,8 @@ def render(root: str) -> None:
     chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
     st.altair_chart(chart, width="content")
     data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
+    if classifier == "random_forest":
+        st.caption("Random forest: the bars are the features' impurity importances, not coefficients.")
     _model_figures(root, task, model, None if pd.isna(ring_mm) else float(ring_mm), label)
     names = data.class_names(task)
     labels = data.table(root, "splits", (("task", task),))
@@ -77,7 +81,7 @@ def render(root: str) -> None:
                                                if kind == "radiomic"), tuple(labels["patient_id"]))
     columns = st.columns(2)
     for k, feature in enumerate(plotted):
-        values = _values(root, task, model, ring_mm, feature, radiomic).merge(labels, on="patient_id")
+        values = _values(root, task, model, ring_mm, feature, radiomic, classifier).merge(labels, on="patient_id")
         values["class"] = values["label"].map(names)
         with columns[k % 2]:
             if values.empty:

@@ -108,8 +108,9 @@ def render(root: str) -> None:
         return
     task, metrics = picked
     split = state.split()
+    classifier, metrics = data.classifier_rows(metrics)
     metrics = metrics[metrics["split"] == split]
-    delong = data.table(root, "delong_tests", (("task", task),))
+    delong = charts.of_classifier(data.table(root, "delong_tests", (("task", task),)), classifier)
     delong = delong[delong["split"] == split]
     counts = data.class_counts(root, task)
     split_counts = counts.loc[split] if split in counts.index else None

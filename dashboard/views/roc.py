@@ -12,6 +12,7 @@ def render(root: str) -> None:
         return
     task, metrics = picked
     split = state.split()
+    classifier, metrics = data.classifier_rows(metrics)
     warning = data.small_sample_warning(root, task, split)
     if warning:
         st.warning(warning, icon=":material/warning:")
@@ -19,7 +20,8 @@ def render(root: str) -> None:
     options = charts.model_order(subset)
     default = [o for o in options if o in ("VOI_T", "Clinical") or o.startswith(("Clinical-Omics", "Combined 3 "))]
     chosen = state.multiselect("Models", options, "models", default or options[:3])
-    roc = charts.with_labels(data.table(root, "roc_points", (("task", task), ("split", split))))
+    roc = charts.with_labels(charts.of_classifier(data.table(root, "roc_points", (("task", task), ("split", split))),
+                                                classifier))
     roc = roc[roc["label"].isin(chosen)]
     chart = charts.roc_chart(roc, subset[subset["label"].isin(chosen)], f"ROC curves ({task}, {split})")
     st.altair_chart(chart, width="content")
