@@ -69,6 +69,9 @@ class DemoConfig:
     # level (uniform, +-25%) and tumor/edema brightness (normal, 8% SD).
     noise_jitter: float = 0.25
     tumor_jitter: float = 0.08
+    # Every patient WHO grade 4 with a balanced MGMT status: a cohort for the MGMT task, whose
+    # glioblastomas are a subset (about 60% methylated) of the grading cohort otherwise.
+    glioblastoma_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def _patients(config: DemoConfig, rng: np.random.Generator) -> list[DemoPatient]
     rng.shuffle(outcomes)
     patients = []
     for index, y in enumerate(outcomes, start=1):
-        grade = 4 if y else int(rng.choice([2, 3]))
-        mgmt = bool(rng.random() < 0.6) if grade == 4 else None
+        if config.glioblastoma_only:
+            grade, mgmt, y = 4, bool(y), 1
+        else:
+            grade = 4 if y else int(rng.choice([2, 3]))
+            mgmt = bool(rng.random() < 0.6) if grade == 4 else None
         age = int(np.clip(round(45 + 6 * y + rng.normal(0, 12)), 18, 90))
         sex = "M" if rng.random() < 0.5 + 0.1 * y else "F"
         patients.append(DemoPatient(f"UCSF-PDGM-{index:03d}", f"UCSF-PDGM-{index:04d}", int(y), grade, mgmt, age, sex))
