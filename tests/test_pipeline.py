@@ -109,3 +109,13 @@ def test_definitions_load_with_the_settings_rings_as_the_ring_dimension():
     assert defs.resolve_sensor_def("automation") is not None
     ring_masks = defs.resolve_assets_def("ring_masks")
     assert ring_masks.partitions_def.get_partitions_def_for_dimension("ring").get_partition_keys() == ["T", "1", "2"]
+
+
+def test_splits_hold_exactly_the_cases_the_selection_flow_ends_with(pipeline_run):
+    pipeline, _, _ = pipeline_run
+    root = pipeline.warehouse().root
+    flow = queries.selection_flow(root, "grade")
+    # 10 exams; the corrupt one leaves at the first step, its images being unusable.
+    assert flow.criterion.iloc[0] == "images usable" and (flow.n_in.iloc[0], flow.n_excluded.iloc[0]) == (10, 1)
+    assert flow.n_out.iloc[-1] == len(queries.table(root, "splits", {"task": "grade"}))
+    assert (flow.n_in - flow.n_excluded).equals(flow.n_out) and list(flow.n_out.iloc[:-1]) == list(flow.n_in.iloc[1:])
