@@ -12,11 +12,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from radiomics_core.imageio import read_image
+from radiomics_core.imageio import read_geometry
 from radiomics_core.validation import GeometryTolerance, geometry_differences
 
 GEOMETRY = dg.AssetCheckSpec("geometry_consistent", asset="normalized_images",
-                             description="Every normalized sequence and mask on the labels' grid (read back from disk).")
+                             description="Every normalized sequence and mask on the labels' grid (headers read back from disk).")
 VOI_T_NON_EMPTY = dg.AssetCheckSpec("voi_t_non_empty", asset="ring_masks",
                                     description="VOI_T has at least one voxel for every patient of the run.")
 RINGS_INCREASE = dg.AssetCheckSpec("ring_volumes_increase", asset="ring_masks",
@@ -28,8 +28,8 @@ COUNT = dg.AssetCheckSpec("feature_count", asset="ring_features",
 
 
 def geometry_consistent(labels: Path, others: dict[str, Path]) -> dg.AssetCheckResult:
-    reference = read_image(labels)
-    mismatched = {name: "; ".join(geometry_differences(reference, read_image(path), GeometryTolerance()))
+    reference = read_geometry(labels)
+    mismatched = {name: "; ".join(geometry_differences(reference, read_geometry(path), GeometryTolerance()))
                   for name, path in others.items()}
     mismatched = {k: v for k, v in mismatched.items() if v}
     return dg.AssetCheckResult(check_name=GEOMETRY.name, passed=not mismatched,

@@ -29,6 +29,21 @@ def read_image(path: Path, pixel_type: int = sitk.sitkUnknown) -> sitk.Image:
         raise ImageReadError(f"{path}: cannot be read as an image ({reason}); the file may be truncated or corrupt") from None
 
 
+def read_geometry(path: Path) -> sitk.ImageFileReader:
+    """A volume file's grid (GetSize, GetSpacing, GetOrigin, GetDirection) from its header only.
+
+    For checks that compare grids: decompressing a 240 x 240 x 155 float volume to read four
+    tuples costs ~0.15 s.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise ImageReadError(f"{path}: cannot be read as an image ({error})") from None
+    return reader
+
+
 def _read_dicom_series(folder: Path, pixel_type: int) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     series = reader.GetGDCMSeriesIDs(str(folder))

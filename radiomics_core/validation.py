@@ -32,8 +32,10 @@ class ValidationConfig:
     max_voxels: int = 400_000_000  # about 1.6 GB as float32; larger volumes need a coarser grid
 
 
-def geometry_differences(reference: sitk.Image, other: sitk.Image, tol: GeometryTolerance) -> list[str]:
-    """Describe each way ``other``'s grid differs from ``reference``'s (empty when they agree)."""
+def geometry_differences(reference: sitk.Image | sitk.ImageFileReader, other: sitk.Image | sitk.ImageFileReader,
+                         tol: GeometryTolerance) -> list[str]:
+    """Describe each way ``other``'s grid differs from ``reference``'s (empty when they agree).
+    Images or readers that read only the header (``imageio.read_geometry``)."""
     diffs: list[str] = []
     if reference.GetSize() != other.GetSize():
         diffs.append(f"size {other.GetSize()} != {reference.GetSize()}")
