@@ -264,6 +264,27 @@ def test_comparison_page_draws_calibration_and_decision_references(server_both, 
 
 
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
+def test_each_classifier_draws_its_own_calibration_and_decision_curves(server_both, browser, task):
+    errors: list[str] = []
+    page = _open(browser, f"{server_both}/?page=Model+comparison&task={task}&split=test", "Model comparison", errors)
+    legends = {}
+    for classifier in ("logistic", "svm", "random_forest"):
+        _choose(page, "Classifier", classifier)
+        page.get_by_text(f"Decision curves ({task}, test)").first.scroll_into_view_if_needed()
+        titles = _chart_titles(page)
+        assert _has(titles, f"Calibration ({task}, test)") and _has(titles, f"Decision curves ({task}, test)"), titles
+        assert _query(page.url)["classifier"] == [classifier]
+        legends[classifier] = page.evaluate(
+            "Array.from(document.querySelectorAll('.vega-embed g.role-legend-label text'))"
+            ".map(t => t.textContent).filter(t => t.includes('slope'))")
+        _screenshot(page, f"calibration_{task}_{classifier}")
+    _assert_clean(page, errors)
+    page.close()
+    # Each classifier's probabilities are its own, so are the calibration slopes in the legend.
+    assert all(legends.values()) and len({tuple(v) for v in legends.values()}) == 3, legends
+
+
+@pytest.mark.parametrize("task", ["grade", "mgmt"])
 def test_the_report_draws_every_figure_offline(both_tasks, browser, tmp_path, task):
     from dashboard.report import write_report
 
@@ -278,10 +299,11 @@ def test_the_report_draws_every_figure_offline(both_tasks, browser, tmp_path, ta
     page.screenshot(path=str(ARTIFACTS / f"report_{task}_figures.png"), full_page=True)
     page.close()
     assert not errors, errors
-    for title in ("Calibration (test)", "Decision curves (test)", "Nomogram: Clinical-Omics 3 mm",
-                  "LASSO cross-validation: VOI_T", "LASSO coefficient path: VOI_T",
-                  "Correlation of selected features: VOI_T"):
-        assert title in titles, (title, titles)
+    for classifier in ("logistic regression", "SVM (linear)", "random forest"):  # each classifier's own
+        assert f"Calibration (test), {classifier}" in titles and f"Decision curves (test), {classifier}" in titles
+    for title in ("Nomogram: Clinical-Omics 3 mm", "LASSO cross-validation: VOI_T", "LASSO coefficient path: VOI_T",
+                  "Correlation of selected features: VOI_T"):  # the selection's, once
+        assert titles.count(title) == 1, (title, titles)
 
 
 def test_a_copied_url_restores_task_split_and_models(server_both, browser):
