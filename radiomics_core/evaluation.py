@@ -48,31 +48,39 @@ class BootstrapConfig:
 
 
 THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "f1")
+# The metrics whose interval comes from the bootstrap (AUC's comes from DeLong).
+BOOTSTRAP_METRICS = (*THRESHOLD_METRICS, "brier")
 
 
 def bootstrap_intervals(y: np.ndarray, score: np.ndarray, threshold: float,
                         config: BootstrapConfig = BootstrapConfig()) -> dict[str, float]:
     """``<metric>_low`` / ``<metric>_high`` for accuracy, sensitivity, specificity and F1 at a
-    fixed threshold, plus ``bootstrap_resamples``.
+    fixed threshold and for the Brier score, plus ``bootstrap_resamples``.
 
     Resampling is stratified (each class resampled within itself, keeping its size), so every
     resample has both classes and sensitivity and specificity are always defined. The threshold
     stays the one chosen on train: the interval is for this split's metrics at that threshold.
     """
     y = np.asarray(y).astype(int)
-    predicted = (np.asarray(score) >= threshold).astype(int)
+    score = np.asarray(score, dtype=float)
+    predicted = (score >= threshold).astype(int)
     rng = np.random.default_rng(config.seed)
     positives, negatives = predicted[y == 1], predicted[y == 0]
     # Each resample's true positives and false positives: resampled predictions within a class.
-    tp = positives[rng.integers(0, len(positives), (config.resamples, len(positives)))].sum(axis=1)
-    fp = negatives[rng.integers(0, len(negatives), (config.resamples, len(negatives)))].sum(axis=1)
+    drawn_pos = rng.integers(0, len(positives), (config.resamples, len(positives)))
+    drawn_neg = rng.integers(0, len(negatives), (config.resamples, len(negatives)))
+    tp, fp = positives[drawn_pos].sum(axis=1), negatives[drawn_neg].sum(axis=1)
     fn, tn = len(positives) - tp, len(negatives) - fp
+    # The same resampled cases' squared errors give the Brier score's interval.
+    squared = (score - y) ** 2
+    brier = (squared[y == 1][drawn_pos].sum(axis=1) + squared[y == 0][drawn_neg].sum(axis=1)) / len(y)
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = {
             "accuracy": (tp + tn) / len(y),
             "sensitivity": tp / len(positives),
             "specificity": tn / len(negatives),
             "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
+            "brier": brier,
         }
     tail = (1 - config.level) / 2 * 100
     out: dict[str, float] = {"bootstrap_resamples": config.resamples}

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from scipy import optimize
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, recall_score
 
 from radiomics_core.evaluation import (
+    BOOTSTRAP_METRICS,
     THRESHOLD_METRICS,
     BootstrapConfig,
     bootstrap_intervals,
@@ -33,7 +34,7 @@ def _reference_bootstrap(y, score, threshold, resamples, seed):
     rng = np.random.default_rng(seed)
     predicted = (score >= threshold).astype(int)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    draws = {name: [] for name in THRESHOLD_METRICS}
+    draws = {name: [] for name in BOOTSTRAP_METRICS}
     # The same random stream: every positive resample first, then every negative one.
     pos_draws = pos[rng.integers(0, len(pos), (resamples, len(pos)))]
     neg_draws = neg[rng.integers(0, len(neg), (resamples, len(neg)))]
@@ -44,6 +45,7 @@ def _reference_bootstrap(y, score, threshold, resamples, seed):
         draws["sensitivity"].append(recall_score(yy, pp))
         draws["specificity"].append(recall_score(yy, pp, pos_label=0))
         draws["f1"].append(f1_score(yy, pp, zero_division=0.0))
+        draws["brier"].append(brier_score_loss(yy, score[idx]))
     return {name: np.percentile(values, [2.5, 97.5]) for name, values in draws.items()}
 
 
@@ -52,9 +54,9 @@ def test_bootstrap_agrees_with_a_case_by_case_reference_and_contains_the_point_e
     cut = 0.5
     ours = bootstrap_intervals(y, score, cut, BootstrapConfig(resamples=400, seed=7))
     reference = _reference_bootstrap(y, score, cut, 400, seed=7)
-    point = threshold_metrics(y, score, cut)
+    point = {**threshold_metrics(y, score, cut), "brier": brier_score_loss(y, score)}
     assert ours["bootstrap_resamples"] == 400
-    for name in THRESHOLD_METRICS:
+    for name in BOOTSTRAP_METRICS:
         assert (ours[f"{name}_low"], ours[f"{name}_high"]) == pytest.approx(tuple(reference[name]))
         assert ours[f"{name}_low"] <= point[name] <= ours[f"{name}_high"]
         assert ours[f"{name}_low"] < ours[f"{name}_high"]
@@ -108,7 +110,7 @@ def test_evaluate_gives_every_metric_an_interval_and_counts_that_sum_to_n():
     tables = evaluate("grade", [model], labels, splits)
     metrics = tables["model_metrics"]
     assert set(metrics.columns) >= {column for column, _ in TABLES["model_metrics"]}
-    for name in ("auc", *THRESHOLD_METRICS):
+    for name in ("auc", *BOOTSTRAP_METRICS):
         assert (metrics[f"{name}_low"] <= metrics[name] + 1e-12).all(), name
         assert (metrics[name] <= metrics[f"{name}_high"] + 1e-12).all(), name
     assert (metrics.bootstrap_resamples == BootstrapConfig().resamples).all()

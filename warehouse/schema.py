@@ -55,7 +55,8 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         # Percentile intervals from a stratified bootstrap at the train threshold (evaluation.bootstrap_intervals).
         ("accuracy_low", "DOUBLE"), ("accuracy_high", "DOUBLE"), ("sensitivity_low", "DOUBLE"),
         ("sensitivity_high", "DOUBLE"), ("specificity_low", "DOUBLE"), ("specificity_high", "DOUBLE"),
-        ("f1_low", "DOUBLE"), ("f1_high", "DOUBLE"), ("bootstrap_resamples", "INTEGER"),
+        ("f1_low", "DOUBLE"), ("f1_high", "DOUBLE"), ("brier_low", "DOUBLE"), ("brier_high", "DOUBLE"),
+        ("bootstrap_resamples", "INTEGER"),
         # Logistic recalibration on the logit of the predicted probability (1 and 0 when calibrated).
         ("calibration_slope", "DOUBLE"), ("calibration_intercept", "DOUBLE"),
     ),
