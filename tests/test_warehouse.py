@@ -39,3 +39,18 @@ def test_rows_missing_a_column_are_refused(tmp_path):
 def test_a_missing_warehouse_is_reported(tmp_path):
     with pytest.raises(queries.WarehouseMissing):
         queries.count(tmp_path / "nowhere", "features")
+
+
+def test_a_warehouse_of_an_older_schema_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    warehouse = Warehouse(tmp_path).initialize()
+    warehouse.write_partition("features", "p1__T", _feature_rows("p1", 1.0))
+    # As an older release left it: a seed without one of today's columns, views of that schema.
+    seed = warehouse.table_dir("features") / "_empty.parquet"
+    assert seed.exists()
+    pd.read_parquet(seed).drop(columns="pyradiomics_version").to_parquet(seed)
+    for path in warehouse.table_dir("features").glob("p1*.parquet"):
+        pd.read_parquet(path).drop(columns="pyradiomics_version").to_parquet(path)
+    warehouse.database.unlink()
+    Warehouse(tmp_path).initialize()
+    frame = queries.table(warehouse.root, "features")
+    assert "pyradiomics_version" in frame and len(frame) == ROWS and frame.pyradiomics_version.isna().all()

@@ -9,7 +9,7 @@ whenever a table's columns change.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # table -> ordered (column, DuckDB type)
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {

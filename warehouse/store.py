@@ -46,12 +46,15 @@ class Warehouse:
 
     def initialize(self) -> "Warehouse":
         """Create folders, empty seed files and the DuckDB views; safe to call from many processes."""
+        current = self._views_current()
         for table in TABLES:
             folder = self.table_dir(table)
             folder.mkdir(parents=True, exist_ok=True)
-            if not (folder / _EMPTY).exists():
+            # A new schema version rewrites the seeds, so a view shows a new column before any
+            # partition of the table is written again (older partitions read it as NULL).
+            if not current or not (folder / _EMPTY).exists():
                 _atomic_write(arrow_schema(table).empty_table(), folder / _EMPTY)
-        if not self._views_current():
+        if not current:
             self._create_views()
         return self
 
