@@ -4,8 +4,10 @@ Settings come from the project settings file written by ``glioma-rings run``
 (``<data dir>/glioma-rings.yaml``; GLIOMA_RINGS_SETTINGS names another one, GLIOMA_RINGS_DATA
 another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
 GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
-two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT and
-GLIOMA_RINGS_TCIA_SEGMENTATIONS configure the TCIA sensor and its downloads.
+two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
+GLIOMA_RINGS_TCIA_SEGMENTATIONS, GLIOMA_RINGS_TCIA_BASE_URL (another NBIA, such as a mirror or a
+test server) and GLIOMA_RINGS_TCIA_POLL_SECONDS (default 3600) configure the TCIA sensor and its
+downloads.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
             "pipeline": pipeline,
             "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),
             "tcia": TciaResource(collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
+                                 base_url=os.environ.get("GLIOMA_RINGS_TCIA_BASE_URL", TciaResource().base_url),
                                  landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"),
                                  cohort_dir=os.environ.get("GLIOMA_RINGS_TCIA_COHORT", ""),
                                  segmentation_dir=os.environ.get("GLIOMA_RINGS_TCIA_SEGMENTATIONS", "")),

@@ -1,6 +1,7 @@
 """Sensors: new case folders become patient partitions; declarative automation does the rest."""
 
 
+import os
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -47,18 +48,23 @@ def tcia_poll_start(cursor: str | None, configured: str) -> date | None:
     return date.fromisoformat(configured) if configured else None
 
 
-@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED,
-           asset_selection=["tcia_series"])
+# NBIA changes a few times a year; hourly is plenty (GLIOMA_RINGS_TCIA_POLL_SECONDS: a test server).
+@dg.sensor(minimum_interval_seconds=int(os.environ.get("GLIOMA_RINGS_TCIA_POLL_SECONDS", "3600")),
+           default_status=dg.DefaultSensorStatus.STOPPED, asset_selection=["tcia_series"])
 def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.SensorResult:
     """New and updated series of the configured TCIA collection become ``tcia_series``
     partitions, one download run each. The cursor is the day of the last successful poll.
 
     The tick only lists (NewPatientsInCollection and getUpdatedSeries since the cursor, then
-    getSeries for those patients); downloads happen in the runs. Off by default: turn it on in
-    the UI once the collection and landing folder are set.
+    getSeries for those patients); downloads happen in the runs. A landed patient waiting for its
+    segmentation whose NIfTI has since been dropped into the segmentation folder gets one run of
+    a landed series (nothing is downloaded again), which lands the case. Off by default: turn it
+    on in the UI once the collection and landing folder are set.
     """
     from radiomics_core.dicom_cases import SequenceRule
     from radiomics_core.tcia import TciaError
+
+    reruns, rerun_keys = segmentation_reruns(tcia)
 
     since = tcia_poll_start(context.cursor, tcia.since)
     today = datetime.now(timezone.utc).date()
@@ -68,23 +74,49 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
         changed = tcia.client(max_attempts=2, max_timeout_s=20).changes_since(tcia.collection, since)
     except TciaError as error:
         # The cursor stays: the next tick asks for the same span again.
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"NBIA did not answer: {error}"))
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"NBIA did not answer: {error}"), run_requests=reruns,
+                               dynamic_partitions_requests=_add_missing(context, rerun_keys))
     rule = SequenceRule()
     changed = [s for s in changed if rule.wanted(s.modality, s.description, tcia.modality, tcia.structural_only)]
     known = set(context.instance.get_dynamic_partitions(tcia_series_partitions.name))
     new = {s.series_uid: s for s in changed if s.series_uid not in known}
     span = f"since {since:%Y-%m-%d}" if since else "in the collection"
-    if not new:
+    if not new and not reruns:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new series {span}"), cursor=today.isoformat())
-    context.log.info(f"{len(new)} new series {span}: {', '.join(sorted(new))}")
+    if new:
+        context.log.info(f"{len(new)} new series {span}: {', '.join(sorted(new))}")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=uid, run_key=f"tcia-{uid}",
                                     run_config=TciaSeriesConfig.run_config(series),
                                     tags={"tcia/patient": series.patient_id})
-                      for uid, series in sorted(new.items())],
-        dynamic_partitions_requests=[tcia_series_partitions.build_add_request(sorted(new))],
+                      for uid, series in sorted(new.items())] + reruns,
+        dynamic_partitions_requests=_add_missing(context, sorted(new) + rerun_keys),
         cursor=today.isoformat(),
     )
+
+
+def segmentation_reruns(tcia: TciaResource) -> tuple[list[dg.RunRequest], list[str]]:
+    """One run for each landed patient whose NIfTI segmentation has been dropped since; the run key
+    names the file and its time, so a new or replaced file asks again and an unchanged one never."""
+    from pathlib import Path
+
+    from radiomics_core.dicom_cases import segmentations_dropped
+
+    if not (tcia.cohort_dir and tcia.segmentation_dir):
+        return [], []
+    dropped = segmentations_dropped(Path(tcia.landing_dir), Path(tcia.cohort_dir), Path(tcia.segmentation_dir))
+    requests = [dg.RunRequest(partition_key=uid, run_key=f"tcia-seg-{patient}-{seg.name}-{seg.stat().st_mtime_ns}",
+                              run_config=dg.RunConfig(ops={"tcia_series": TciaSeriesConfig(patient_id=patient)}),
+                              tags={"tcia/patient": patient})
+                for patient, uid, seg in dropped]
+    return requests, [uid for _, uid, _ in dropped]
+
+
+def _add_missing(context: dg.SensorEvaluationContext, keys: list[str]) -> list:
+    """Add the partitions not known yet (series landed by ``tcia pull`` were never partitions)."""
+    known = set(context.instance.get_dynamic_partitions(tcia_series_partitions.name))
+    missing = sorted(set(keys) - known)
+    return [tcia_series_partitions.build_add_request(missing)] if missing else []
 
 
 @dg.sensor(minimum_interval_seconds=6 * 3600, default_status=dg.DefaultSensorStatus.STOPPED)

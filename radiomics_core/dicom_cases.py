@@ -148,6 +148,22 @@ def _segmentation_for(patient_id: str, seg_dir: Path | None) -> Path | None:
     return matches[0] if matches else None
 
 
+def segmentations_dropped(landing_dir: Path, cohort_dir: Path, seg_dir: Path) -> list[tuple[str, str, Path]]:
+    """Landed patients not in the manifest yet whose NIfTI segmentation is now in ``seg_dir``, as
+    (patient id, one of its landed series UIDs, the segmentation file). Only folders are listed,
+    no DICOM is read, so a sensor tick can afford it."""
+    existing = {row["patient_id"] for row in _manifest_rows(cohort_dir)}
+    found = []
+    for patient in sorted(Path(landing_dir).glob("*")) if Path(landing_dir).is_dir() else []:
+        if not patient.is_dir() or patient.name.startswith(".") or patient.name in existing:
+            continue
+        series = sorted(p.name for p in patient.iterdir() if p.is_dir() and not p.name.startswith("."))
+        segmentation = _segmentation_for(patient.name, seg_dir)
+        if series and segmentation is not None:
+            found.append((patient.name, series[0], segmentation))
+    return found
+
+
 def assemble_cases(landing_dir: Path, cohort_dir: Path, seg_dir: Path | None,
                    rule: SequenceRule = SequenceRule(), patients: list[str] | None = None) -> list[CaseOutcome]:
     """Turn each landed patient's study into a case of ``cohort_dir/manifest.csv``.

@@ -206,7 +206,7 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
     tcia = TciaResource(base_url=base_url, landing_dir=str(tmp_path / "landing"), cohort_dir=str(cohort),
                         segmentation_dir=str(segs), retry_attempts=1)
     with dg.instance_for_test() as instance:
-        _, runs = poll(instance, tcia, None)
+        first, runs = poll(instance, tcia, None)
         case = {uid: run.get_asset_materialization_events()[0].materialization.metadata["case"].value
                 for uid, run in runs.items()}
         assert case[UID] == f"{PATIENT}: not complete yet, no series for T1, T2, FLAIR"
@@ -220,11 +220,14 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
         segs.mkdir()
         sitk.WriteImage(sitk.Cast(series_volume(tmp_path / "landing" / PATIENT / UID) > 500, sitk.sitkUInt8) * 2,
                         str(segs / f"{PATIENT}.nii.gz"))
-        # Dropping the segmentation and rematerializing any of the patient's series completes it.
-        rerun = dg.materialize([tcia_series], instance=instance, partition_key=UID, resources=resources(tcia),
-                               run_config={"ops": {"tcia_series": {"config": {"patient_id": PATIENT}}}})
-    assert rerun.get_asset_materialization_events()[0].materialization.metadata["case"].value == \
-        f"{PATIENT}: landed (4 sequences)"
+        # The next tick sees the dropped segmentation and reruns one landed series of the patient.
+        second, runs = poll(instance, tcia, first.cursor)
+        [rerun] = runs.values()
+        assert second.run_requests[0].run_key.startswith(f"tcia-seg-{PATIENT}-{PATIENT}.nii.gz-")
+        assert rerun.get_asset_materialization_events()[0].materialization.metadata["case"].value == \
+            f"{PATIENT}: landed (4 sequences)"
+        third, runs = poll(instance, tcia, second.cursor)  # landed: nothing more to ask
+        assert runs == {} and "no new series" in third.skip_reason.skip_message
     assert [c.patient_id for c in read_cohort(cohort).cases] == [PATIENT]
     assert len(state.downloads()) == 4  # the rerun found the series landed
     assert queries.table(warehouse.root, "case_issues").empty  # landed: no longer waiting
