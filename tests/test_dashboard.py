@@ -468,3 +468,22 @@ def test_the_report_shows_each_classifiers_figures_and_metrics(both_tasks, tmp_p
             assert (tmp_path / f"grade_{name}{suffix}.svg").exists(), name + suffix
     assert "ROC curves (test), random forest" in (tmp_path / "grade_roc_test_random_forest.svg").read_text()
     assert (tmp_path / "grade_auc_by_classifier.png").exists()
+
+
+def test_a_task_without_models_still_shows_why_on_the_clinical_page(tmp_path):
+    from radiomics_core.cohort_selection import select_cases
+    from radiomics_core.tasks import TASKS
+
+    warehouse = Warehouse(tmp_path).initialize()
+    warehouse.write_partition("patients", "UCSF-PDGM-0001", pd.DataFrame([{
+        "patient_id": "UCSF-PDGM-0001", "source_id": "UCSF-PDGM-001", "layout": "ucsf-pdgm", "folder": "/c",
+        "usable": True, "updated_at": pd.Timestamp("2026-01-01")}]))
+    clinical = pd.DataFrame([{"patient_id": "UCSF-PDGM-0001", "age": 60.0, "who_grade": 4, "mgmt_methylated": None,
+                              "diagnosis": "Glioblastoma, IDH-wildtype", "idh": "wildtype"}])
+    warehouse.write_partition("selection_flow", "mgmt", select_cases(TASKS["mgmt"], clinical).flow)
+    app = run_app(tmp_path, {"page": "Clinical characteristics", "task": "mgmt"})
+    assert not app.exception, [e.value for e in app.exception]
+    assert "No clinical table for mgmt yet" in app.info[0].value
+    flow = app.dataframe[-1].value
+    assert flow["Excluded because"].iloc[-2] == "mgmt_methylated unknown or outside both classes"
+    assert flow["Excluded: no label"].sum() == 1 and flow["Exams out"].iloc[-1] == 0

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, state
 from dashboard.table_one import INDENT, latex, selection_flow_table, table_one
 
 
 def render(root: str) -> None:
     st.header("Clinical characteristics")
-    picked = data.task_rows(root, "clinical_characteristics",
-                            "No clinical table yet: materialize `evaluation_reports`.")
-    if picked is None:
+    # A task whose models could not be fitted (too few cases) has no Table 1 but a selection flow: why.
+    characteristics, flows = data.table(root, "clinical_characteristics"), data.table(root, "selection_flow")
+    tasks = set(characteristics["task"]) | set(flows["task"])
+    if not tasks:
+        st.info("No clinical table yet: materialize `evaluation_reports`.")
         return
-    task, rows = picked
+    task = state.task(tasks)
+    rows = characteristics[characteristics["task"] == task]
+    if rows.empty:
+        st.info(f"No clinical table for {task} yet: materialize `evaluation_reports`; the selection flow "
+                "below says which cases the task has.")
+        _selection_flow(root, task)
+        return
     names = data.class_names(task)
     table, footnote = table_one(rows, data.class_counts(root, task), names)
     st.subheader(f"Table 1: {task} ({' vs '.join(names.values())})")
