@@ -133,9 +133,28 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"  FAILED {outcome.job} {outcome.partition}: {outcome.error}", soft_wrap=True)
     for outcome in skipped:
         console.print(f"  {outcome.error}", soft_wrap=True, markup=False)
+    for reason in _classifiers_not_fitted(instance, summary):
+        console.print(f"  {reason}", soft_wrap=True, markup=False)
     console.print(f"warehouse: {pipeline.warehouse().database}")
     failed_patients = {o.partition.split("|")[0] for o in summary.failed if "raw_scans" in o.job}
     return 0 if set(patients) - failed_patients else 1
+
+
+def _classifiers_not_fitted(instance, summary) -> list[str]:
+    """The one-line reason of each classifier a task fitted in this run had too few cases for
+    (the ``classifiers_not_fitted`` metadata of the run's fitted_models materialization)."""
+    import dagster as dg
+
+    reasons: list[str] = []
+    for outcome in summary.succeeded:
+        if "fitted_models" not in outcome.job.split("+"):
+            continue
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("fitted_models"), asset_partitions=[outcome.partition]), limit=1).records
+        value = records[0].asset_materialization.metadata.get("classifiers_not_fitted") if records else None
+        if value is not None and value.value != "none":
+            reasons += str(value.value).splitlines()
+    return reasons
 
 
 def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:

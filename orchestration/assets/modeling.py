@@ -105,7 +105,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         context.add_output_metadata({
             "models": len(models),
             "classifiers": ", ".join(dict.fromkeys(m.classifier for m in models)),
-            "classifiers_not_fitted": "; ".join(not_fitted.values()) or "none",
+            "classifiers_not_fitted": "\n".join(not_fitted.values()) or "none",  # one line each
             # The same for every classifier (one selection per model).
             "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
         })
