@@ -329,14 +329,16 @@ def lasso_path_chart(path: pd.DataFrame, chosen_alpha: float | None, title: str)
         # Legend below the plot: long feature names beside it would not fit a half-width column.
         color=alt.Color("feature:N", title="Feature", legend=alt.Legend(orient="bottom", columns=1, labelLimit=420,
                                                                         symbolLimit=40)),
-        strokeWidth=alt.StrokeWidth("kept:N", title=None, legend=alt.Legend(orient="bottom"),
+        strokeWidth=alt.StrokeWidth("kept:N", legend=None,  # said in the subtitle: one legend fits below
                                     scale=alt.Scale(domain=["selected", "not selected"], range=[2.2, 0.8])),
         tooltip=["feature", alt.Tooltip("alpha:Q", format=".4g"), alt.Tooltip("coefficient:Q", format=".4f")])
     layers = [lines]
     if chosen_alpha is not None:
         layers.append(alt.Chart(pd.DataFrame({"log_alpha": [np.log10(chosen_alpha)]})).mark_rule(
             strokeDash=[5, 4], color="black").encode(x=x))
-    return alt.layer(*layers).properties(title=title, width=380, height=280, usermeta=SVG, autosize=PAD)
+    subtitle = "thick: kept at the chosen alpha (dashed)" if chosen_alpha is not None else ""
+    return alt.layer(*layers).properties(title=alt.TitleParams(title, subtitle=subtitle), width=380, height=280,
+                                         usermeta=SVG, autosize=PAD)
 
 
 def correlation_heatmap(correlation: pd.DataFrame, title: str) -> alt.Chart:
