@@ -1,7 +1,10 @@
 """The path users take through the Dagster UI, with the real ``glioma-rings dev``: its daemon picks
 up a case dropped into the cohort and materializes it through to the models without any call from
 the test; a backfill launched through the webserver's GraphQL API (what the UI's Materialize
-button sends) brings the patient's rings up to date; SIGTERM stops every child and frees the ports.
+button sends) brings the patient's rings up to date; the TCIA sensor, started like the UI's
+toggle and pointed at a local NBIA-like server (tests/fake_nbia.py), lands a patient that appears
+on its second poll as a case and downloads nothing on the third; SIGTERM stops every child and
+frees the ports.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 
 from orchestration.resources import PipelineResource, settings_path
 from tests.builders import write_ucsf_case, write_ucsf_cohort
+from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 from warehouse import queries
 
 pytestmark = pytest.mark.slow
@@ -48,11 +52,34 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def tcia_study(patient: str, number: int, released=None) -> list[NbiaSeries]:
+    """The four structural series, a localizer and a DICOM-SEG drawn on the T1c series."""
+    from datetime import date
+
+    released = released or date(2014, 6, 18)
+    study = f"{ROOT}.2.{number}"
+    series = [NbiaSeries(patient, study, f"{ROOT}.3.{number}{k}", d, released)
+              for k, d in enumerate(["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR", "3-PLANE LOC"])]
+    return [*series, NbiaSeries(patient, study, f"{ROOT}.4.{number}", "Segmentation", released, modality="SEG",
+                                source=(series[0].series_uid, series[0].description))]
+
+
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory):
+def nbia():
+    state = NbiaState()  # the collection is empty until the test adds a patient
+    with FakeNbiaServer(state) as base_url:
+        yield state, base_url
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory, nbia):
     root = tmp_path_factory.mktemp("ui")
     cohort, data, home = write_ucsf_cohort(root / "cohort", n=10), root / "data", root / "home"
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    # The TCIA sensor (stopped until a test starts it) polls the local server every few seconds
+    # and lands complete cases in a manifest cohort of their own.
+    env = {**os.environ, "DAGSTER_HOME": str(home), "GLIOMA_RINGS_TCIA_BASE_URL": nbia[1],
+           "GLIOMA_RINGS_TCIA_COHORT": str(root / "tcia-cohort"), "GLIOMA_RINGS_TCIA_SEGMENTATIONS": str(root / "tcia-segs"),
+           "GLIOMA_RINGS_TCIA_POLL_SECONDS": "5"}
     cli = [sys.executable, "-m", "orchestration.cli"]
     subprocess.run([*cli, "run", str(cohort), "--data-dir", str(data), "--params", "demo", "--rings", "1",
                     "--task", "grade", "--workers", "2"], env=env, check=True, capture_output=True, timeout=600)
@@ -73,7 +100,7 @@ def dev(tmp_path_factory):
     try:
         _wait(up, 180, "the Dagster webserver")
         yield {"process": process, "ports": ports, "url": url, "cohort": cohort, "data": data, "home": home,
-               "pipeline": PipelineResource.load(settings_path(data))}
+               "pipeline": PipelineResource.load(settings_path(data)), "tcia_cohort": root / "tcia-cohort"}
     finally:
         if process.poll() is None:  # a test failed before the SIGTERM test: stop dev and its children
             os.kill(process.pid, signal.SIGTERM)
@@ -142,6 +169,59 @@ def test_a_backfill_launched_like_the_ui_brings_the_rings_up_to_date(dev):
         _wait(rings_refreshed, 420, f"{patient}'s rings after its normalized images were rematerialized")
         backfill = instance.get_backfill(result["backfillId"])
         assert backfill.status.value == "COMPLETED_SUCCESS"
+
+
+def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60).json()
+    assert "errors" not in response, response
+    return response["data"]
+
+
+def _start_sensor(url: str, name: str) -> None:
+    """What the UI's sensor toggle sends."""
+    nodes = _graphql(url, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }")
+    [repository] = nodes["repositoriesOrError"]["nodes"]
+    selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"],
+                "sensorName": name}
+    started = _graphql(url, """
+    mutation($selector: SensorSelector!) {
+      startSensor(sensorSelector: $selector) {
+        __typename
+        ... on Sensor { sensorState { status } }
+        ... on PythonError { message }
+      }
+    }""", {"selector": selector})["startSensor"]
+    assert started.get("sensorState", {}).get("status") == "RUNNING", started
+
+
+def _manifest_patients(cohort: Path) -> list[str]:
+    manifest = cohort / "manifest.csv"
+    return sorted(line.split(",")[0] for line in manifest.read_text().splitlines()[1:]) if manifest.exists() else []
+
+
+def test_a_tcia_patient_on_the_second_poll_lands_and_a_third_poll_downloads_nothing(dev, nbia):
+    from datetime import datetime, timezone
+
+    state, _ = nbia
+    _start_sensor(dev["url"], "tcia_sensor")
+    # First poll: the whole (still empty) collection; its cursor is today.
+    _wait(lambda: any("getSeries" in r for r in state.requests), 120, "the first poll")
+    time.sleep(2)  # the tick ends after its one request
+    # A patient released today appears; the next poll asks for what changed since the cursor,
+    # and one run per series (its four structural series and its SEG) lands the case.
+    state.series += tcia_study("TCGA-06-0001", 200, released=datetime.now(timezone.utc).date())
+    _wait(lambda: _manifest_patients(dev["tcia_cohort"]) == ["TCGA-06-0001"], 480, "the patient of the second poll")
+    assert len(state.downloads()) == 5 and any("NewPatientsInCollection" in r for r in state.requests)
+    polls = sum("getUpdatedSeries" in r for r in state.requests)
+    _wait(lambda: sum("getUpdatedSeries" in r for r in state.requests) > polls, 60, "a third poll")
+    time.sleep(5)  # a run the third poll requested would have started downloading by now
+    assert len(state.downloads()) == 5
+    with _instance(dev["home"]) as instance:
+        assert len(instance.get_dynamic_partitions("tcia_series")) == 5
+        runs = [r for r in instance.get_runs() if "tcia/patient" in r.tags]
+        assert len(runs) == 5 and all(r.is_success for r in runs)
+    case = dev["tcia_cohort"] / "TCGA-06-0001" / "TCGA-06-0001_seg.nii.gz"
+    assert case.is_file()  # its segmentation came from the study's DICOM-SEG
 
 
 def _descendants(pid: int) -> set[int]:
