@@ -487,3 +487,24 @@ def test_a_task_without_models_still_shows_why_on_the_clinical_page(tmp_path):
     flow = app.dataframe[-1].value
     assert flow["Excluded because"].iloc[-2] == "mgmt_methylated unknown or outside both classes"
     assert flow["Excluded: no label"].sum() == 1 and flow["Exams out"].iloc[-1] == 0
+
+
+def test_decision_chart_draws_treat_all_from_the_table_and_treat_none_at_zero():
+    thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
+    prevalence = 0.4
+    treat_all = [prevalence - (1 - prevalence) * t / (1 - t) for t in thresholds]
+    frame = pd.DataFrame([{"task": "grade", "model": m, "ring_mm": None, "split": "test", "threshold": t,
+                           "net_benefit": nb, "treat_all": a}
+                          for m, shift in (("VOI_T", 0.0), ("Clinical", 0.05))
+                          for t, a in zip(thresholds, treat_all) for nb in [max(a, 0) + shift]])
+    chart = charts.decision_curve_chart(frame, "Decision curves")
+    spec = chart.to_dict()
+    rows = pd.DataFrame(next(iter(spec["datasets"].values())))
+    drawn = rows[rows["curve"] == "Treat all"].set_index("threshold")["net_benefit"]
+    floor = spec["encoding"]["y"]["scale"]["domain"][0]
+    # Treat all as stored, down to the axis floor (below it the line leaves the plot); treat none at 0.
+    expected = pd.Series(treat_all, index=thresholds)
+    assert drawn.to_dict() == pytest.approx(expected[expected >= floor].to_dict())
+    assert (rows.loc[rows["curve"] == "Treat none", "net_benefit"] == 0).all()
+    assert set(rows.loc[rows["curve"] == "Treat none", "threshold"]) == set(thresholds)
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["VOI_T", "Clinical", "Treat all", "Treat none"]
