@@ -392,8 +392,8 @@ def test_report_has_every_figure_with_png_and_svg(both_tasks, tmp_path, task):
                  "correlation_VOI_T"):
         assert (tmp_path / f"{task}_{name}.svg").stat().st_size and (tmp_path / f"{task}_{name}.png").stat().st_size
     # The exported SVG carries the references and the slope, not only the HTML.
-    assert "Treat all" in (tmp_path / f"{task}_decision_curve_test.svg").read_text()
-    assert "slope" in (tmp_path / f"{task}_calibration_test.svg").read_text()
+    assert "Treat all" in (tmp_path / f"{task}_decision_curve_test.svg").read_text(encoding="utf-8")
+    assert "slope" in (tmp_path / f"{task}_calibration_test.svg").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
@@ -466,7 +466,7 @@ def test_the_report_shows_each_classifiers_figures_and_metrics(both_tasks, tmp_p
     for name in ("roc_test", "auc_by_ring", "delong_test", "calibration_test", "decision_curve_test"):
         for suffix in ("", "_svm", "_random_forest"):
             assert (tmp_path / f"grade_{name}{suffix}.svg").exists(), name + suffix
-    assert "ROC curves (test), random forest" in (tmp_path / "grade_roc_test_random_forest.svg").read_text()
+    assert "ROC curves (test), random forest" in (tmp_path / "grade_roc_test_random_forest.svg").read_text(encoding="utf-8")
     assert (tmp_path / "grade_auc_by_classifier.png").exists()
 
 
