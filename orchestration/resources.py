@@ -66,7 +66,8 @@ class PipelineResource(dg.ConfigurableResource):
 
     def preprocessing_identity(self) -> str:
         """A hash of every setting that changes the normalized images."""
-        return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip})
+        return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip,
+                        "normalized_dtype": "float32"})
 
     def feature_identity(self) -> str:
         """A hash of every setting that changes a feature value: preprocessing, ring geometry and

@@ -135,13 +135,15 @@ def zscore_in_mask(image: sitk.Image, mask: np.ndarray, clip: tuple[float, float
     inside = array[mask]
     if inside.size == 0:
         raise ValueError("brain mask is empty; cannot normalize intensities")
-    low, high = np.percentile(inside, clip)
+    # Python floats keep the array float32 (numpy scalars of float64 would promote it: twice the
+    # bytes to write, compress and read back per sequence); the statistics accumulate in float64.
+    low, high = (float(v) for v in np.percentile(inside, clip))
     array = np.clip(array, low, high)
     inside = array[mask]
-    sd = float(inside.std())
+    sd = float(inside.std(dtype=np.float64))
     if sd == 0.0:
         raise ValueError("image is constant inside the brain; its z-score is undefined")
-    out = sitk.GetImageFromArray((array - float(inside.mean())) / sd)
+    out = sitk.GetImageFromArray((array - float(inside.mean(dtype=np.float64))) / sd)
     out.CopyInformation(image)
     return out
 

@@ -93,3 +93,18 @@ def test_sequences_already_on_the_1mm_grid_keep_their_own_values(tmp_path):
         resampled = resample_like(source, source, sitk.sitkBSpline, sitk.sitkFloat32)
         np.testing.assert_allclose(sitk.GetArrayFromImage(zscore_in_mask(resampled, brain, clip)), expected,
                                    rtol=0, atol=1e-5)
+
+
+def test_normalized_images_are_float32_z_scores_of_the_brain():
+    rng = np.random.default_rng(3)
+    array = (500 + 80 * rng.standard_normal((20, 30, 30))).astype(np.float32)
+    brain = np.zeros(array.shape, dtype=bool)
+    brain[2:18, 5:25, 5:25] = True
+    out = zscore_in_mask(sitk.GetImageFromArray(array), brain, (0.5, 99.5))
+    assert out.GetPixelID() == sitk.sitkFloat32
+    # The same z-score in float64, written out: clip to the brain's percentiles, centre, scale.
+    low, high = np.percentile(array[brain], (0.5, 99.5))
+    clipped = np.clip(array.astype(np.float64), low, high)
+    expected = (clipped - clipped[brain].mean()) / clipped[brain].std()
+    np.testing.assert_allclose(sitk.GetArrayViewFromImage(out), expected, rtol=0, atol=1e-5)
+    assert abs(float(sitk.GetArrayViewFromImage(out)[brain].astype(np.float64).mean())) < 1e-6
