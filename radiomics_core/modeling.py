@@ -140,6 +140,7 @@ def fit_task_models(task: TaskConfig, labels: pd.Series, splits: pd.Series, matr
     models += fit("VOI_T", None, voi_t, radiomics_selection())
     best: list[FittedModel] = []
     best_cv: dict[str, pd.Series] = {}
+    best_auc = -np.inf
     for ring_mm in sorted(r for r in matrices if r > 0):
         ring = matrices[ring_mm].loc[patients]
         models += fit("VOI_P", ring_mm, ring, radiomics_selection())

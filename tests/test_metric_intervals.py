@@ -10,7 +10,6 @@ from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, recall_s
 
 from radiomics_core.evaluation import (
     BOOTSTRAP_METRICS,
-    THRESHOLD_METRICS,
     BootstrapConfig,
     bootstrap_intervals,
     calibration_bins,
