@@ -117,6 +117,28 @@ def calibration_slope_intercept(y: np.ndarray, score: np.ndarray) -> tuple[float
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
+def calibration_intervals(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """The calibration slope and intercept (``calibration_slope_intercept``) with Wald intervals
+    from the recalibration's observed information (the inverse Hessian of its log-likelihood).
+    On separable data the estimates run off and the intervals are as wide as they say."""
+    from scipy import stats
+
+    slope, intercept = calibration_slope_intercept(y, score)
+    p = np.clip(np.asarray(score, dtype=float), 1e-6, 1 - 1e-6)
+    design = np.column_stack([np.ones_like(p), np.log(p / (1 - p))])
+    fitted = 1 / (1 + np.exp(-(intercept + slope * design[:, 1])))
+    information = design.T @ (design * (fitted * (1 - fitted))[:, None])
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(np.linalg.pinv(information)))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    out = {"calibration_slope": slope, "calibration_intercept": intercept}
+    for name, estimate, error in (("calibration_intercept", intercept, se[0]), ("calibration_slope", slope, se[1])):
+        ok = np.isfinite(error) and error > 0
+        out[f"{name}_low"] = estimate - z * error if ok else -np.inf
+        out[f"{name}_high"] = estimate + z * error if ok else np.inf
+    return out
+
+
 def net_benefit(y: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Decision-curve net benefit: TP/n - FP/n * pt / (1 - pt) at each threshold probability pt."""
     n = len(y)
@@ -160,11 +182,10 @@ def evaluate(task: str, models: list[FittedModel], labels: pd.Series, splits: pd
             if len(np.unique(y)) < 2:
                 continue
             auc, low, high = auc_ci(y, s)
-            slope, intercept = calibration_slope_intercept(y, s)
             metrics.append({**key, "n": len(y), "auc": auc, "auc_low": low, "auc_high": high, "threshold": cut,
                             "brier": brier_score_loss(y, s), **threshold_metrics(y, s, cut),
                             **bootstrap_intervals(y, s, cut, bootstrap),
-                            "calibration_slope": slope, "calibration_intercept": intercept})
+                            **calibration_intervals(y, s)})
             fpr, tpr, thr = roc_curve(y, s)
             roc.extend({**key, "fpr": f, "tpr": t, "threshold": min(float(h), 1.0)} for f, t, h in zip(fpr, tpr, thr))
             calib.extend({**key, **row} for row in calibration_bins(y, s).to_dict("records"))

@@ -13,6 +13,7 @@ from radiomics_core.evaluation import (
     BootstrapConfig,
     bootstrap_intervals,
     calibration_bins,
+    calibration_intervals,
     calibration_slope_intercept,
     evaluate,
     threshold_metrics,
@@ -100,6 +101,39 @@ def test_probabilities_drawn_from_themselves_are_calibrated():
     assert slope == pytest.approx(1.0, abs=0.06) and intercept == pytest.approx(0.0, abs=0.06)
 
 
+def test_calibration_intervals_come_from_the_numerical_hessian_of_the_recalibration():
+    y, score = _scores(n=250, seed=4, shift=0.8)
+    ours = calibration_intervals(y, score)
+    logit = np.log(score / (1 - score))
+
+    def log_likelihood(params):
+        eta = params[0] + params[1] * logit
+        return np.sum(y * eta - np.logaddexp(0, eta))
+
+    estimate, h = np.array([ours["calibration_intercept"], ours["calibration_slope"]]), 1e-4
+    hessian = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
+            hessian[i, j] = (log_likelihood(estimate + ei + ej) - log_likelihood(estimate + ei - ej)
+                             - log_likelihood(estimate - ei + ej) + log_likelihood(estimate - ei - ej)) / (4 * h * h)
+    se = np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    for k, name in enumerate(("calibration_intercept", "calibration_slope")):
+        assert ours[f"{name}_high"] - ours[name] == pytest.approx(1.959964 * se[k], rel=1e-3), name
+        assert ours[name] - ours[f"{name}_low"] == pytest.approx(1.959964 * se[k], rel=1e-3), name
+
+
+def test_calibrated_probabilities_have_slope_1_inside_the_interval_about_95_percent_of_the_time():
+    rng = np.random.default_rng(12)
+    inside = []
+    for _ in range(300):
+        p = rng.uniform(0.05, 0.95, 150)
+        y = (rng.random(150) < p).astype(int)
+        bounds = calibration_intervals(y, p)
+        inside.append(bounds["calibration_slope_low"] <= 1.0 <= bounds["calibration_slope_high"])
+    assert 0.90 <= np.mean(inside) <= 0.99, np.mean(inside)
+
+
 def test_evaluate_gives_every_metric_an_interval_and_counts_that_sum_to_n():
     y, score = _scores(n=90, seed=1)
     ids = [f"p{i:02d}" for i in range(len(y))]
@@ -109,7 +143,7 @@ def test_evaluate_gives_every_metric_an_interval_and_counts_that_sum_to_n():
     tables = evaluate("grade", [model], labels, splits)
     metrics = tables["model_metrics"]
     assert set(metrics.columns) >= {column for column, _ in TABLES["model_metrics"]}
-    for name in ("auc", *BOOTSTRAP_METRICS):
+    for name in ("auc", *BOOTSTRAP_METRICS, "calibration_slope", "calibration_intercept"):
         assert (metrics[f"{name}_low"] <= metrics[name] + 1e-12).all(), name
         assert (metrics[name] <= metrics[f"{name}_high"] + 1e-12).all(), name
     assert (metrics.bootstrap_resamples == BootstrapConfig().resamples).all()

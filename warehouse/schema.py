@@ -59,6 +59,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("bootstrap_resamples", "INTEGER"),
         # Logistic recalibration on the logit of the predicted probability (1 and 0 when calibrated).
         ("calibration_slope", "DOUBLE"), ("calibration_intercept", "DOUBLE"),
+        # Wald intervals from the recalibration's observed information (evaluation.calibration_intervals).
+        ("calibration_slope_low", "DOUBLE"), ("calibration_slope_high", "DOUBLE"),
+        ("calibration_intercept_low", "DOUBLE"), ("calibration_intercept_high", "DOUBLE"),
     ),
     "roc_points": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
