@@ -75,13 +75,19 @@ def _is_missing(value: str | None) -> bool:
     return value is None or value.strip().lower() in _MISSING
 
 
-def parse_sex(value: str | None) -> str | None:
+def _spelled(value: str | None, spellings: dict, expected: str):
+    """The value ``spellings`` gives ``value`` (case and surrounding space ignored); None when it
+    is missing; a ValueError saying ``expected`` when it is spelled some other way."""
     if _is_missing(value):
         return None
     try:
-        return _SEX[value.strip().lower()]
+        return spellings[value.strip().lower()]
     except KeyError:
-        raise ValueError(f"sex {value!r} is not one of M, F, male, female") from None
+        raise ValueError(expected) from None
+
+
+def parse_sex(value: str | None) -> str | None:
+    return _spelled(value, _SEX, f"sex {value!r} is not one of M, F, male, female")
 
 
 def parse_age(value: str | None) -> float | None:
@@ -107,14 +113,8 @@ def parse_who_grade(value: str | None) -> int | None:
 
 
 def parse_mgmt(value: str | None) -> bool | None:
-    if _is_missing(value):
-        return None
-    try:
-        return _MGMT[value.strip().lower()]
-    except KeyError:
-        raise ValueError(
-            f"MGMT status {value!r} is not one of positive/methylated, negative/unmethylated, unknown"
-        ) from None
+    return _spelled(value, _MGMT,
+                    f"MGMT status {value!r} is not one of positive/methylated, negative/unmethylated, unknown")
 
 
 def parse_idh(value: str | None) -> str | None:
@@ -137,12 +137,7 @@ def parse_diagnosis(value: str | None) -> str | None:
 
 
 def parse_yes_no(value: str | None) -> bool | None:
-    if _is_missing(value):
-        return None
-    try:
-        return _YES_NO[value.strip().lower()]
-    except KeyError:
-        raise ValueError(f"{value!r} is not yes or no") from None
+    return _spelled(value, _YES_NO, f"{value!r} is not yes or no")
 
 
 _BRATS21 = re.compile(r"(?:brats(?:20)?21[_-]?)?(\d{1,5})", re.IGNORECASE)

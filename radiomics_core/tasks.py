@@ -163,17 +163,21 @@ class TooFewCases(ValueError):
     """A task has too few usable cases per class to fit its models; the message is one line."""
 
 
+def train_minimum(classifier: str) -> int:
+    """Training cases per class ``classifier`` needs (an unknown one: the most any needs)."""
+    return MIN_TRAIN_PER_CLASS.get(classifier, max(MIN_TRAIN_PER_CLASS.values()))
+
+
 def _least_demanding(task: TaskConfig) -> list[str]:
     """The task's classifiers that need the fewest training cases per class."""
-    need = {c: MIN_TRAIN_PER_CLASS.get(c, max(MIN_TRAIN_PER_CLASS.values())) for c in task.classifiers}
+    need = {c: train_minimum(c) for c in task.classifiers}
     return [c for c in task.classifiers if need[c] == min(need.values())]
 
 
 def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> int:
     """The smallest class size whose first split (``assign_splits``) meets both minimums, for
     ``classifier`` (default: the task's least demanding classifier, the first that can be fitted)."""
-    classifier = classifier or _least_demanding(task)[0]
-    need_train = MIN_TRAIN_PER_CLASS.get(classifier, max(MIN_TRAIN_PER_CLASS.values()))
+    need_train = train_minimum(classifier or _least_demanding(task)[0])
     n = need_train + MIN_TEST_PER_CLASS
     while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
         n += 1
@@ -186,8 +190,8 @@ def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series,
     their ``splits``) cannot fit the task's models with ``classifier``, else None. Without
     ``classifier``: when not even the least demanding of the task's classifiers can be fitted."""
     named = [classifier] if classifier else _least_demanding(task)
-    need_train = MIN_TRAIN_PER_CLASS.get(named[0], max(MIN_TRAIN_PER_CLASS.values()))
-    names = CLASS_NAMES.get(task.name, ("class 0", "class 1"))
+    need_train = train_minimum(named[0])
+    names = task.class_names
     splits = splits.reindex(labels.index)
     counts = {(split, value): int(((splits == split) & (labels == value)).sum())
               for split in ("train", "test") for value in (0, 1)}

@@ -79,17 +79,24 @@ def test_the_reason_counts_usable_cases_per_class_and_split():
     assert "1 WHO 2-3 (1 train / 0 test), 3 WHO 4 (2 train / 1 test)" in reason
 
 
-@pytest.mark.slow
-def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, monkeypatch, capsys):
+def _run_on_cohort(n: int, tmp_path, monkeypatch, capsys) -> tuple[int, str, str]:
+    """``glioma-rings run`` (demo parameters, one ring) on an ``n``-case UCSF cohort: its exit
+    status, standard output and standard error."""
     from orchestration.cli import main
     from tests.builders import write_ucsf_cohort
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    cohort = write_ucsf_cohort(tmp_path / "cohort", n=6)
+    cohort = write_ucsf_cohort(tmp_path / "cohort", n=n)
     status = main(["run", str(cohort), "--data-dir", str(tmp_path / "data"), "--params", "demo", "--rings", "1",
                    "--workers", "1"])
     out = capsys.readouterr()
-    text = out.out + out.err
+    return status, out.out, out.err
+
+
+@pytest.mark.slow
+def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, monkeypatch, capsys):
+    status, out, err = _run_on_cohort(6, tmp_path, monkeypatch, capsys)
+    text = out + err
     assert status == 0, text
     lines = [line.strip() for line in text.splitlines() if TOO_FEW_CASES in line]
     # Grade: 3 WHO 2-3 and 3 WHO 4 (2 train / 1 test each); MGMT: the 3 grade-4 cases are all methylated.
@@ -106,16 +113,10 @@ def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, m
 
 @pytest.mark.slow
 def test_the_task_with_enough_cases_still_runs_beside_the_one_without(tmp_path, monkeypatch, capsys):
-    from orchestration.cli import main
-    from tests.builders import write_ucsf_cohort
     from warehouse import queries
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     # 4 WHO 2-3 and 4 WHO 4 (3 train / 1 test each) for grade; MGMT has only methylated cases.
-    cohort = write_ucsf_cohort(tmp_path / "cohort", n=8)
-    status = main(["run", str(cohort), "--data-dir", str(tmp_path / "data"), "--params", "demo", "--rings", "1",
-                   "--workers", "1"])
-    text = capsys.readouterr().out
+    status, text, _ = _run_on_cohort(8, tmp_path, monkeypatch, capsys)
     assert status == 0, text
     # MGMT is not fitted; grade is, with logistic regression and random forest but not the SVM (it
     # needs 7 per class in train): one line each.

@@ -14,7 +14,7 @@ from radiomics_core.cohort_selection import select_cases
 from radiomics_core.evaluation import evaluate, selected_features_table
 from radiomics_core.model_figures import figure_tables
 from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import CLASS_NAMES, TooFewCases, assign_splits, classifiers_lacking_cases
+from radiomics_core.tasks import TooFewCases, assign_splits, classifiers_lacking_cases
 from warehouse import queries
 
 
@@ -128,7 +128,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         clinical = _clinical(pipeline)
         tables["clinical_characteristics"] = clinical_characteristics(
             task.name, clinical[clinical.patient_id.isin(split_rows.index)], split_rows.label, split_rows.split,
-            CLASS_NAMES[task.name])
+            task.class_names)
         for table, frame in tables.items():
             warehouse.write_partition(table, task.name, frame)
         report = write_report(warehouse.root, task.name, pipeline.work_dir("reports", f"{task.name}.html"))
