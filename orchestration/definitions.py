@@ -5,9 +5,9 @@ Settings come from the project settings file written by ``glioma-rings run``
 another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
 GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
 two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
-GLIOMA_RINGS_TCIA_SEGMENTATIONS, GLIOMA_RINGS_TCIA_BASE_URL (another NBIA, such as a mirror or a
-test server) and GLIOMA_RINGS_TCIA_POLL_SECONDS (default 3600) configure the TCIA sensor and its
-downloads.
+GLIOMA_RINGS_TCIA_SEGMENTATIONS (defaults: the pipeline's cohort and its segmentations/ folder),
+GLIOMA_RINGS_TCIA_BASE_URL (another NBIA, such as a mirror or a test server) and
+GLIOMA_RINGS_TCIA_POLL_SECONDS (default 3600) configure the TCIA sensor and its downloads.
 """
 
 from __future__ import annotations
@@ -41,6 +41,17 @@ def pipeline_from_env() -> PipelineResource:
     )
 
 
+def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
+    """Where TCIA cases land: by default as manifest rows of the pipeline's own cohort, so a landed
+    case reaches the models like a dropped one, with segmentations looked for in its
+    ``segmentations/`` folder (as ``tcia pull`` does). GLIOMA_RINGS_TCIA_COHORT set to nothing:
+    series land and nothing more."""
+    own = Path(pipeline.cohort_dir)
+    cohort = os.environ.get("GLIOMA_RINGS_TCIA_COHORT", str(own.parent if own.suffix.lower() == ".csv" else own))
+    segmentations = os.environ.get("GLIOMA_RINGS_TCIA_SEGMENTATIONS", os.path.join(cohort, "segmentations"))
+    return {"cohort_dir": cohort, "segmentation_dir": segmentations if cohort else ""}
+
+
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.rings_mm)
@@ -62,8 +73,7 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
             "tcia": TciaResource(collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
                                  base_url=os.environ.get("GLIOMA_RINGS_TCIA_BASE_URL", TciaResource().base_url),
                                  landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"),
-                                 cohort_dir=os.environ.get("GLIOMA_RINGS_TCIA_COHORT", ""),
-                                 segmentation_dir=os.environ.get("GLIOMA_RINGS_TCIA_SEGMENTATIONS", "")),
+                                 **tcia_case_folders(pipeline)),
         },
         # A run's steps follow each other in the run's own process; how many runs execute at
         # once is the instance's run queue (max_concurrent_runs, written by default_dagster_home).

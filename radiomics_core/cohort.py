@@ -24,6 +24,7 @@ from radiomics_core.issues import CaseIssue, IssueKind, Severity
 
 SEQUENCES = ("T1", "T1c", "T2", "FLAIR")
 LAYOUTS = ("ucsf-pdgm", "brats2021", "brats2023", "manifest")
+MANIFEST = "manifest.csv"  # at a cohort's root: the manifest layout, or cases added to a folder layout
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,12 @@ def detect_layout(root: Path) -> str:
         return "manifest"
     if not root.is_dir():
         raise ValueError(f"{root}: cohort folder does not exist")
-    if (root / "manifest.csv").is_file():
-        return "manifest"
     counts = {name: len(_case_folders(root, pattern)) for name, pattern in _DIR_PATTERNS.items()}
     best = max(counts, key=counts.get)
+    # Case folders win over a manifest.csv beside them: read_cohort adds the manifest's rows
+    # (cases landed from TCIA, say) to a folder layout's cases.
+    if counts[best] == 0 and (root / MANIFEST).is_file():
+        return "manifest"
     if counts[best] == 0:
         raise ValueError(
             f"{root}: no cases found. Expected UCSF-PDGM-XXXX_nifti/, BraTS2021_NNNNN/ or "
@@ -146,10 +149,12 @@ def read_cohort(root: Path, config: CohortConfig = CohortConfig()) -> Cohort:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if layout == "manifest":
-        manifest = root if root.is_file() else root / "manifest.csv"
+        manifest = root if root.is_file() else root / MANIFEST
         cohort = _read_manifest(manifest, config)
     else:
         cohort = _read_folders(root, layout, config)
+        if (root / MANIFEST).is_file():
+            cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config))
     cohort.cases.sort(key=lambda case: case.patient_id)
     _flag_duplicates(cohort)
     return cohort
@@ -186,7 +191,7 @@ def _find_clinical_csv(root: Path, layout: str, config: CohortConfig) -> tuple[P
     columns = UCSF_COLUMNS if layout == "ucsf-pdgm" else GENERIC_COLUMNS
     if config.clinical_csv is not None:
         return Path(config.clinical_csv), columns
-    for candidate in sorted(root.glob("*.csv")):
+    for candidate in sorted(p for p in root.glob("*.csv") if p.name != MANIFEST):
         with open(candidate, newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
         if columns["id"] in header:
@@ -321,6 +326,18 @@ def _read_manifest(manifest: Path, config: CohortConfig) -> Cohort:
         if record is not None:
             issues.extend(_clinical_issues(patient_id, record, manifest))
     return Cohort(root, "manifest", cases, issues)
+
+
+def _with_manifest_cases(folders: Cohort, manifest: Cohort) -> Cohort:
+    """A folder layout's cases plus its manifest's. A manifest row naming a case folder's images
+    replaces that folder case: the row is the user's explicit choice (its clinical columns,
+    its sequences), and the same exam must not become two cases."""
+    named = {path.resolve() for case in manifest.cases for path in case.images.values()}
+    replaced = {case.patient_id for case in folders.cases
+                if any(path.resolve() in named for path in case.images.values())}
+    cases = [case for case in folders.cases if case.patient_id not in replaced] + manifest.cases
+    issues = [issue for issue in folders.issues if issue.patient_id not in replaced] + manifest.issues
+    return Cohort(folders.root, folders.layout, cases, issues)
 
 
 def _flag_duplicates(cohort: Cohort) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomics_core.atomic_files import atomic_write, atomic_write_text
+from radiomics_core.cohort import MANIFEST
 from radiomics_core.dicom_seg import SegmentationError, seg_label_map
 from radiomics_core.imageio import write_image_atomic
 
@@ -233,7 +234,7 @@ def _assemble_one(patient_id, series, cohort_dir, seg_dir, rule) -> CaseOutcome:
 
 
 def _manifest_rows(cohort_dir: Path) -> list[dict]:
-    manifest = Path(cohort_dir) / "manifest.csv"
+    manifest = Path(cohort_dir) / MANIFEST
     if not manifest.is_file():
         return []
     with open(manifest, newline="", encoding="utf-8-sig") as handle:
@@ -262,4 +263,4 @@ def _rewrite_manifest(cohort_dir: Path, row: dict) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(Path(cohort_dir) / "manifest.csv", buffer.getvalue())
+    atomic_write_text(Path(cohort_dir) / MANIFEST, buffer.getvalue())

@@ -57,6 +57,46 @@ def test_brats2023_rejects_the_legacy_enhancing_label(tmp_path):
     assert [i.kind.value for i in report.cases[0].issues] == ["unknown_label_values"]
 
 
+def _manifest_row(patient: str, folder: str, case_id: str, sep: str, names: dict[str, str]) -> dict[str, str]:
+    return {"patient_id": patient, "seg": f"{folder}/{case_id}{sep}seg.nii.gz",
+            **{seq: f"{folder}/{case_id}{sep}{suffix}.nii.gz" for seq, suffix in names.items()}}
+
+
+def test_a_manifest_beside_case_folders_adds_its_cases(tmp_path):
+    # What a TCIA pull into a BraTS cohort leaves: case folders, plus manifest rows for the landed cases.
+    names = {"T1": "t1", "T1c": "t1ce", "T2": "t2", "FLAIR": "flair"}
+    write_brats_case(tmp_path, "BraTS2021_00000", names, "_", et_label=4)
+    write_brats_case(tmp_path / "TCGA-06-0001", "TCGA-06-0001", names, "_", et_label=4, seed=1)
+    write_manifest(tmp_path, [_manifest_row("TCGA-06-0001", "TCGA-06-0001/TCGA-06-0001", "TCGA-06-0001", "_", names)])
+    cohort = read_cohort(tmp_path)
+    assert detect_layout(tmp_path) == "brats2021" and cohort.layout == "brats2021"
+    assert [(c.patient_id, c.layout) for c in cohort.cases] == [("BraTS2021_00000", "brats2021"),
+                                                                 ("TCGA-06-0001", "manifest")]
+    assert cohort.issues == []  # the manifest is not mistaken for the clinical CSV
+    assert validate_cohort(cohort).usable == ["BraTS2021_00000", "TCGA-06-0001"]
+
+
+def test_a_manifest_row_naming_a_case_folder_replaces_that_folder_case(tmp_path):
+    names = {"T1": "t1", "T1c": "t1ce", "T2": "t2", "FLAIR": "flair"}
+    write_brats_case(tmp_path, "BraTS2021_00000", names, "_", et_label=4)
+    write_brats_case(tmp_path, "BraTS2021_00001", names, "_", et_label=4, seed=1)
+    write_manifest(tmp_path, [{**_manifest_row("BraTS2021_00001", "BraTS2021_00001", "BraTS2021_00001", "_", names),
+                               "who_grade": "4"}])
+    cohort = read_cohort(tmp_path)
+    assert [(c.patient_id, c.layout) for c in cohort.cases] == [("BraTS2021_00000", "brats2021"),
+                                                                 ("BraTS2021_00001", "manifest")]
+    assert cohort.case("BraTS2021_00001").clinical.who_grade == 4
+    assert not [i for i in cohort.issues if i.kind.value == "duplicate_patient_id"]
+
+
+def test_a_folder_with_only_a_manifest_is_a_manifest_cohort(tmp_path):
+    names = {"T1": "t1", "T1c": "t1ce", "T2": "t2", "FLAIR": "flair"}
+    write_brats_case(tmp_path / "cases", "case1", names, "_", et_label=4)
+    write_manifest(tmp_path, [_manifest_row("case1", "cases/case1", "case1", "_", names)])
+    assert detect_layout(tmp_path) == "manifest"
+    assert [c.patient_id for c in read_cohort(tmp_path).cases] == ["case1"]
+
+
 def test_layout_can_be_forced(tmp_path):
     names = {"T1": "t1", "T1c": "t1ce", "T2": "t2", "FLAIR": "flair"}
     write_brats_case(tmp_path, "BraTS2021_00001", names, "_", et_label=4)

@@ -1,10 +1,9 @@
 """The path users take through the Dagster UI, with the real ``glioma-rings dev``: its daemon picks
-up a case dropped into the cohort and materializes it through to the models without any call from
-the test; a backfill launched through the webserver's GraphQL API (what the UI's Materialize
-button sends) brings the patient's rings up to date; the TCIA sensor, started like the UI's
-toggle and pointed at a local NBIA-like server (tests/fake_nbia.py), lands a patient that appears
-on its second poll as a case and downloads nothing on the third; SIGTERM stops every child and
-frees the ports.
+up a case dropped into the cohort, and a patient that the TCIA sensor (started like the UI's
+toggle, pointed at a local NBIA-like server, tests/fake_nbia.py) finds on its second poll, and
+materializes both through to the models without any call from the test; a later poll downloads
+nothing; a backfill launched through the webserver's GraphQL API (what the UI's Materialize
+button sends) brings a patient's rings up to date; SIGTERM stops every child and frees the ports.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from warehouse import queries
 
 pytestmark = pytest.mark.slow
 NEW = "UCSF-PDGM-0011"
+TCIA_PATIENT = "TCGA-06-0001"
 
 
 def _free_port() -> int:
@@ -76,10 +76,11 @@ def dev(tmp_path_factory, nbia):
     root = tmp_path_factory.mktemp("ui")
     cohort, data, home = write_ucsf_cohort(root / "cohort", n=10), root / "data", root / "home"
     # The TCIA sensor (stopped until a test starts it) polls the local server every few seconds
-    # and lands complete cases in a manifest cohort of their own.
+    # and lands complete cases where it does by default: manifest rows of the pipeline's cohort.
     env = {**os.environ, "DAGSTER_HOME": str(home), "GLIOMA_RINGS_TCIA_BASE_URL": nbia[1],
-           "GLIOMA_RINGS_TCIA_COHORT": str(root / "tcia-cohort"), "GLIOMA_RINGS_TCIA_SEGMENTATIONS": str(root / "tcia-segs"),
            "GLIOMA_RINGS_TCIA_POLL_SECONDS": "5"}
+    for name in ("GLIOMA_RINGS_TCIA_COHORT", "GLIOMA_RINGS_TCIA_SEGMENTATIONS"):
+        env.pop(name, None)
     cli = [sys.executable, "-m", "orchestration.cli"]
     subprocess.run([*cli, "run", str(cohort), "--data-dir", str(data), "--params", "demo", "--rings", "1",
                     "--task", "grade", "--workers", "2"], env=env, check=True, capture_output=True, timeout=600)
@@ -100,7 +101,7 @@ def dev(tmp_path_factory, nbia):
     try:
         _wait(up, 180, "the Dagster webserver")
         yield {"process": process, "ports": ports, "url": url, "cohort": cohort, "data": data, "home": home,
-               "pipeline": PipelineResource.load(settings_path(data)), "tcia_cohort": root / "tcia-cohort"}
+               "pipeline": PipelineResource.load(settings_path(data))}
     finally:
         if process.poll() is None:  # a test failed before the SIGTERM test: stop dev and its children
             os.kill(process.pid, signal.SIGTERM)
@@ -125,22 +126,49 @@ def _max_concurrent_runs(instance: dg.DagsterInstance) -> int:
     return max((sum(1 for s, e in spans if s <= start < e) for start, _ in spans), default=0)
 
 
-def test_a_case_dropped_into_the_cohort_reaches_the_models_on_its_own(dev):
-    dropped = time.time()
+def _ring_features_at(instance: dg.DagsterInstance, patient: str) -> float:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("ring_features"), asset_partitions=[f"{patient}|1"]), limit=1).records
+    return records[0].timestamp if records else 0.0
+
+
+def test_new_cases_reach_the_models_on_their_own(dev, nbia):
+    """A case dropped into the cohort folder and a TCIA patient that appears on the sensor's
+    second poll both go through rings, feature tables and the refit without a call from the test
+    (together, so the suite pays for one refit)."""
+    from datetime import datetime, timezone
+
+    state, _ = nbia
+    _start_sensor(dev["url"], "tcia_sensor")
+    # First poll: the whole (still empty) collection; its cursor is today.
+    _wait(lambda: any("getSeries" in r for r in state.requests), 120, "the first poll")
+    time.sleep(2)  # the tick ends after its one request
+    # A patient released today appears; the next poll asks for what changed since the cursor,
+    # and one run per series (its four structural series and its SEG) lands the case.
+    state.series += tcia_study(TCIA_PATIENT, 200, released=datetime.now(timezone.utc).date())
     write_ucsf_case(dev["cohort"], NEW, seed=11)
     root = dev["pipeline"].warehouse().root
     with _instance(dev["home"]) as instance:
-        _wait(lambda: _latest(instance, "evaluation_reports") > dropped and _latest(instance, "feature_tables") > dropped,
-              600, "the new case's features, the feature tables and the models")
-        features = queries.table(root, "features", {"patient_id": NEW})
-        assert set(features.ring_mm) == {0.0, 1.0}
-        # The case got the project's settings: the same identity and sequences as the others.
-        assert set(features.params_hash) == {dev["pipeline"].feature_identity()}
-        assert set(features.sequence) == set(dev["pipeline"].stored_sequences())
-        runs = [r for r in instance.get_runs() if NEW in (r.tags.get("dagster/partition", "")
-                                                         + r.tags.get("dagster/asset_partition_range_start", ""))]
-        assert len(runs) == 2  # the patient's assets, then all of its rings
+        def refit_after_both():
+            rings = [_ring_features_at(instance, p) for p in (NEW, TCIA_PATIENT)]
+            return min(rings) > 0 and min(_latest(instance, a) for a in ("feature_tables", "evaluation_reports")) > max(rings)
+        _wait(refit_after_both, 900, "both new cases' features, then the feature tables and the models")
+        assert _manifest_patients(dev["cohort"]) == [TCIA_PATIENT]
+        assert (dev["cohort"] / TCIA_PATIENT / f"{TCIA_PATIENT}_seg.nii.gz").is_file()  # from the DICOM-SEG
+        features = queries.table(root, "features")
+        for patient in (NEW, TCIA_PATIENT):
+            mine = features[features.patient_id == patient]
+            assert set(mine.ring_mm) == {0.0, 1.0}
+            # The case got the project's settings: the same identity and sequences as the others.
+            assert set(mine.params_hash) == {dev["pipeline"].feature_identity()}
+            assert set(mine.sequence) == set(dev["pipeline"].stored_sequences())
+            runs = [r for r in instance.get_runs() if patient in (r.tags.get("dagster/partition", "")
+                                                                 + r.tags.get("dagster/asset_partition_range_start", ""))]
+            assert len(runs) == 2, patient  # the patient's assets, then all of its rings
+        tcia_runs = [r for r in instance.get_runs() if "tcia/patient" in r.tags]
+        assert len(tcia_runs) == 5 and all(r.is_success for r in tcia_runs)
         assert _max_concurrent_runs(instance) <= 2
+    assert len(state.downloads()) == 5 and any("NewPatientsInCollection" in r for r in state.requests)
 
 
 def test_a_backfill_launched_like_the_ui_brings_the_rings_up_to_date(dev):
@@ -199,29 +227,17 @@ def _manifest_patients(cohort: Path) -> list[str]:
     return sorted(line.split(",")[0] for line in manifest.read_text().splitlines()[1:]) if manifest.exists() else []
 
 
-def test_a_tcia_patient_on_the_second_poll_lands_and_a_third_poll_downloads_nothing(dev, nbia):
-    from datetime import datetime, timezone
-
+def test_a_later_tcia_poll_downloads_nothing_again(dev, nbia):
     state, _ = nbia
-    _start_sensor(dev["url"], "tcia_sensor")
-    # First poll: the whole (still empty) collection; its cursor is today.
-    _wait(lambda: any("getSeries" in r for r in state.requests), 120, "the first poll")
-    time.sleep(2)  # the tick ends after its one request
-    # A patient released today appears; the next poll asks for what changed since the cursor,
-    # and one run per series (its four structural series and its SEG) lands the case.
-    state.series += tcia_study("TCGA-06-0001", 200, released=datetime.now(timezone.utc).date())
-    _wait(lambda: _manifest_patients(dev["tcia_cohort"]) == ["TCGA-06-0001"], 480, "the patient of the second poll")
-    assert len(state.downloads()) == 5 and any("NewPatientsInCollection" in r for r in state.requests)
+    downloads = len(state.downloads())
+    assert downloads == 5  # the patient of test_new_cases_reach_the_models_on_their_own
     polls = sum("getUpdatedSeries" in r for r in state.requests)
-    _wait(lambda: sum("getUpdatedSeries" in r for r in state.requests) > polls, 60, "a third poll")
-    time.sleep(5)  # a run the third poll requested would have started downloading by now
-    assert len(state.downloads()) == 5
+    _wait(lambda: sum("getUpdatedSeries" in r for r in state.requests) > polls, 60, "another poll")
+    time.sleep(5)  # a run that poll requested would have started downloading by now
+    assert len(state.downloads()) == downloads
     with _instance(dev["home"]) as instance:
         assert len(instance.get_dynamic_partitions("tcia_series")) == 5
-        runs = [r for r in instance.get_runs() if "tcia/patient" in r.tags]
-        assert len(runs) == 5 and all(r.is_success for r in runs)
-    case = dev["tcia_cohort"] / "TCGA-06-0001" / "TCGA-06-0001_seg.nii.gz"
-    assert case.is_file()  # its segmentation came from the study's DICOM-SEG
+        assert len([r for r in instance.get_runs() if "tcia/patient" in r.tags]) == 5
 
 
 def _descendants(pid: int) -> set[int]:
