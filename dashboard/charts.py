@@ -46,11 +46,13 @@ def format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def format_ci(low: float, high: float) -> str:
-    """'0.612-0.874', or 'undefined' where DeLong's variance cannot be estimated (a class of one)."""
+def format_ci(low: float, high: float, digits: int = 3) -> str:
+    """'0.612-0.874' ('-0.41 to 0.27' when a bound is negative, so the sign stays readable), or
+    'undefined' where the interval cannot be estimated (DeLong's variance with a class of one)."""
     if pd.isna(low) or pd.isna(high):
         return "undefined"
-    return f"{low:.3f}-{high:.3f}"
+    joint = " to " if min(low, high) < 0 else "-"
+    return f"{low:.{digits}f}{joint}{high:.{digits}f}"
 
 
 def roc_chart(roc: pd.DataFrame, metrics: pd.DataFrame, title: str = "ROC curves") -> alt.Chart:
@@ -202,15 +204,17 @@ def calibration_chart(calibration: pd.DataFrame, metrics: pd.DataFrame | None = 
                       title: str = "Calibration") -> alt.Chart:
     """Observed fraction against mean predicted probability per quantile bin (point size: the
     bin's cases), the ideal diagonal dashed; the legend gives each model's calibration slope and
-    intercept from ``metrics`` (1 and 0 when calibrated)."""
+    intercept with their 95% intervals from ``metrics`` (1 and 0 when calibrated)."""
     data = with_labels(calibration)
     order = model_order(data) if len(data) else []
     legend = {label: label for label in order}
     if metrics is not None and len(metrics) and "calibration_slope" in metrics:
         for row in with_labels(metrics).itertuples():
             if row.label in legend:
-                legend[row.label] = (f"{row.label} (slope {row.calibration_slope:.2f}, "
-                                     f"intercept {row.calibration_intercept:.2f})")
+                bounds = {name: format_ci(getattr(row, f"{name}_low", None), getattr(row, f"{name}_high", None), 2)
+                          for name in ("calibration_slope", "calibration_intercept")}
+                legend[row.label] = (f"{row.label} (slope {row.calibration_slope:.2f}, {bounds['calibration_slope']}; "
+                                     f"intercept {row.calibration_intercept:.2f}, {bounds['calibration_intercept']})")
     data = data.assign(curve=data["label"].map(legend))
     color = alt.Color("curve:N", title="Model", sort=[legend[o] for o in order],
                       legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=420))
@@ -265,12 +269,14 @@ def decision_curve_chart(decision: pd.DataFrame, title: str = "Decision curves")
     ).properties(title=title, width=360, height=320, usermeta=SVG, autosize=PAD)
 
 
-def coefficient_chart(selected: pd.DataFrame, title: str) -> alt.Chart:
-    """Selected features' coefficients (columns feature, coefficient), largest magnitude first."""
+def coefficient_chart(selected: pd.DataFrame, title: str,
+                      value_title: str = "Coefficient (standardized features)") -> alt.Chart:
+    """Selected features' coefficients (columns feature, coefficient), largest magnitude first;
+    ``value_title`` names what the values are (a random forest stores importances there)."""
     order = list(selected.sort_values("coefficient", key=abs, ascending=False)["feature"])
     data = selected.assign(sign=["positive" if c >= 0 else "negative" for c in selected["coefficient"]])
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("coefficient:Q", title="Coefficient (standardized features)"),
+        x=alt.X("coefficient:Q", title=value_title),
         y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
         color=alt.Color("sign:N", title=None, scale=alt.Scale(domain=["positive", "negative"],
                                                               range=["#d62728", "#1f77b4"])),

@@ -362,6 +362,19 @@ def test_features_page_shows_each_models_figures(both_tasks, task, model, expect
         assert not any(t.startswith("Nomogram") for t in titles), titles
 
 
+@pytest.mark.parametrize("classifier, axis", [("logistic", "Coefficient (standardized features)"),
+                                               ("random_forest", "Impurity importance")])
+def test_the_selected_features_axis_names_what_the_classifier_stores(both_tasks, classifier, axis):
+    import json
+
+    app = run_app(both_tasks, {"page": "Features", "task": "grade", "split": "train", "model": "VOI_T",
+                               "classifier": classifier})
+    assert not app.exception, [e.value for e in app.exception]
+    [bars] = [json.loads(chart.proto.spec) for title, chart in zip(_chart_titles(app), app.get("vega_lite_chart"))
+              if title.startswith("VOI_T: selected features")]
+    assert bars["encoding"]["x"]["title"] == axis
+
+
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
 def test_comparison_page_has_calibration_slopes_and_decision_references(both_tasks, task):
     import json
@@ -372,6 +385,13 @@ def test_comparison_page_has_calibration_slopes_and_decision_references(both_tas
     calibration = json.dumps(specs[f"Calibration ({task}, test)"])
     decision = json.dumps(specs[f"Decision curves ({task}, test)"])
     assert "slope" in calibration and "intercept" in calibration
+    # Each model's slope and intercept carry their stored 95% intervals.
+    from warehouse import queries
+    stored = charts.with_labels(queries.table(both_tasks, "model_metrics",
+                                              {"task": task, "split": "test", "classifier": "logistic"}))
+    voi_t = stored.set_index("label").loc["VOI_T"]
+    low, high = voi_t["calibration_slope_low"], voi_t["calibration_slope_high"]
+    assert f"slope {voi_t['calibration_slope']:.2f}, {charts.format_ci(low, high, 2)};" in calibration
     assert "Treat all" in decision and "Treat none" in decision
 
 

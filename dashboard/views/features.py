@@ -65,10 +65,12 @@ def render(root: str) -> None:
     if chosen.empty:
         st.info(f"{label} kept no feature.")
         return
-    chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})")
+    forest = classifier == "random_forest"
+    chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})",
+                                     "Impurity importance" if forest else "Coefficient (standardized features)")
     st.altair_chart(chart, width="content")
     data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
-    if classifier == "random_forest":
+    if forest:
         st.caption("Random forest: the bars are the features' impurity importances, not coefficients.")
     _model_figures(root, task, model, None if pd.isna(ring_mm) else float(ring_mm), label)
     names = data.class_names(task)
