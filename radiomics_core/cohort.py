@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from radiomics_core.clinical import (
@@ -154,7 +154,9 @@ def read_cohort(root: Path, config: CohortConfig = CohortConfig()) -> Cohort:
     else:
         cohort = _read_folders(root, layout, config)
         if (root / MANIFEST).is_file():
-            cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config))
+            clinical_path, clinical, _ = _clinical_records(root, layout, config)
+            cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config),
+                                          {safe_partition_key(k): r for k, r in clinical.items()}, clinical_path)
     cohort.cases.sort(key=lambda case: case.patient_id)
     _flag_duplicates(cohort)
     return cohort
@@ -199,13 +201,17 @@ def _find_clinical_csv(root: Path, layout: str, config: CohortConfig) -> tuple[P
     return None, columns
 
 
-def _read_folders(root: Path, layout: str, config: CohortConfig) -> Cohort:
-    suffixes, seg_suffix, brain_suffix = _FILE_SUFFIXES[layout]
-    sep = _SEP[layout]
-    key = ucsf_key if layout == "ucsf-pdgm" else str.strip
-    issues: list[CaseIssue] = []
+def _clinical_key(layout: str):
+    return ucsf_key if layout == "ucsf-pdgm" else str.strip
+
+
+def _clinical_records(root: Path, layout: str, config: CohortConfig
+                      ) -> tuple[Path | None, dict[str, ClinicalRecord], list[CaseIssue]]:
+    """The folder layout's clinical CSV, its records by matching key, and its duplicate rows."""
+    key = _clinical_key(layout)
     clinical_path, columns = _find_clinical_csv(root, layout, config)
     clinical: dict[str, ClinicalRecord] = {}
+    issues: list[CaseIssue] = []
     if clinical_path is not None:
         for record in read_clinical_csv(clinical_path, columns):
             record_key = key(record.source_id)
@@ -214,6 +220,14 @@ def _read_folders(root: Path, layout: str, config: CohortConfig) -> Cohort:
                                         f"clinical CSV has more than one row for {record.source_id}; keep one",
                                         str(clinical_path)))
             clinical[record_key] = record
+    return clinical_path, clinical, issues
+
+
+def _read_folders(root: Path, layout: str, config: CohortConfig) -> Cohort:
+    suffixes, seg_suffix, brain_suffix = _FILE_SUFFIXES[layout]
+    sep = _SEP[layout]
+    key = _clinical_key(layout)
+    clinical_path, clinical, issues = _clinical_records(root, layout, config)
 
     cases: list[Case] = []
     matched: set[str] = set()
@@ -328,16 +342,24 @@ def _read_manifest(manifest: Path, config: CohortConfig) -> Cohort:
     return Cohort(root, "manifest", cases, issues)
 
 
-def _with_manifest_cases(folders: Cohort, manifest: Cohort) -> Cohort:
+def _with_manifest_cases(folders: Cohort, manifest: Cohort, clinical: dict[str, ClinicalRecord],
+                         clinical_path: Path | None) -> Cohort:
     """A folder layout's cases plus its manifest's. A manifest row naming a case folder's images
     replaces that folder case: the row is the user's explicit choice (its clinical columns,
-    its sequences), and the same exam must not become two cases."""
+    its sequences), and the same exam must not become two cases. A manifest row without clinical
+    columns takes its patient's row of the cohort's clinical CSV (``clinical``, by patient id),
+    so one clinical sheet can cover the folders and the cases landed beside them."""
     named = {path.resolve() for case in manifest.cases for path in case.images.values()}
     replaced = {case.patient_id for case in folders.cases
                 if any(path.resolve() in named for path in case.images.values())}
-    cases = [case for case in folders.cases if case.patient_id not in replaced] + manifest.cases
-    issues = [issue for issue in folders.issues if issue.patient_id not in replaced] + manifest.issues
-    return Cohort(folders.root, folders.layout, cases, issues)
+    added = [case if case.clinical is not None or case.patient_id not in clinical
+             else replace(case, clinical=clinical[case.patient_id]) for case in manifest.cases]
+    matched = {case.patient_id for case in added if case.patient_id in clinical}
+    cases = [case for case in folders.cases if case.patient_id not in replaced] + added
+    issues = [issue for issue in folders.issues if issue.patient_id not in replaced
+              and not (issue.patient_id in matched and issue.kind == IssueKind.CLINICAL_WITHOUT_IMAGES)]
+    issues += [issue for pid in sorted(matched) for issue in _clinical_issues(pid, clinical[pid], clinical_path)]
+    return Cohort(folders.root, folders.layout, cases, issues + manifest.issues)
 
 
 def _flag_duplicates(cohort: Cohort) -> None:

@@ -1,5 +1,6 @@
 """Each supported layout is found, read and matched to its clinical rows."""
 
+import csv
 
 import numpy as np
 import pytest
@@ -74,6 +75,24 @@ def test_a_manifest_beside_case_folders_adds_its_cases(tmp_path):
                                                                  ("TCGA-06-0001", "manifest")]
     assert cohort.issues == []  # the manifest is not mistaken for the clinical CSV
     assert validate_cohort(cohort).usable == ["BraTS2021_00000", "TCGA-06-0001"]
+
+
+def test_the_cohorts_clinical_csv_covers_the_manifests_cases_too(tmp_path):
+    write_ucsf_cohort(tmp_path, n=2)
+    names = {"T1": "T1", "T1c": "T1c", "T2": "T2", "FLAIR": "FLAIR"}
+    write_brats_case(tmp_path / "TCGA-06-0001", "TCGA-06-0001", names, "_", et_label=4)
+    write_manifest(tmp_path, [_manifest_row("TCGA-06-0001", "TCGA-06-0001/TCGA-06-0001", "TCGA-06-0001", "_", names)])
+    [clinical_csv] = tmp_path.glob("UCSF-PDGM-metadata*.csv")
+    with open(clinical_csv, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows.append({**rows[0], "ID": "TCGA-06-0001", "WHO CNS Grade": "2"})
+    with open(clinical_csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    cohort = read_cohort(tmp_path)
+    assert cohort.case("TCGA-06-0001").clinical.who_grade == 2
+    assert cohort.issues == []  # the row has its images: no "clinical row without images"
 
 
 def test_a_manifest_row_naming_a_case_folder_replaces_that_folder_case(tmp_path):

@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from orchestration.resources import PipelineResource, settings_path
-from tests.builders import write_ucsf_case, write_ucsf_cohort
+from radiomics_core.synthetic import DemoPatient, write_metadata_csv
+from tests.builders import demo_patient, write_ucsf_case, write_ucsf_cohort
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 from warehouse import queries
 
@@ -134,8 +135,8 @@ def _ring_features_at(instance: dg.DagsterInstance, patient: str) -> float:
 
 def test_new_cases_reach_the_models_on_their_own(dev, nbia):
     """A case dropped into the cohort folder and a TCIA patient that appears on the sensor's
-    second poll both go through rings, feature tables and the refit without a call from the test
-    (together, so the suite pays for one refit)."""
+    second poll both go through rings, feature tables and the refit into the models without a
+    call from the test (together, so the suite pays for one refit)."""
     from datetime import datetime, timezone
 
     state, _ = nbia
@@ -145,13 +146,23 @@ def test_new_cases_reach_the_models_on_their_own(dev, nbia):
     time.sleep(2)  # the tick ends after its one request
     # A patient released today appears; the next poll asks for what changed since the cursor,
     # and one run per series (its four structural series and its SEG) lands the case.
+    # Both come with their row in the cohort's one clinical sheet (a WHO 4 and a WHO 2 exam keep
+    # the grade classes balanced, so both are selected).
+    [sheet] = dev["cohort"].glob("UCSF-PDGM-metadata*.csv")
+    write_metadata_csv(sheet, [*(demo_patient(i, i % 2) for i in range(1, 11)), demo_patient(11, 1),
+                               DemoPatient(TCIA_PATIENT, TCIA_PATIENT, 0, 2, None, 55, "M")])
     state.series += tcia_study(TCIA_PATIENT, 200, released=datetime.now(timezone.utc).date())
     write_ucsf_case(dev["cohort"], NEW, seed=11)
     root = dev["pipeline"].warehouse().root
     with _instance(dev["home"]) as instance:
         def refit_after_both():
             rings = [_ring_features_at(instance, p) for p in (NEW, TCIA_PATIENT)]
-            return min(rings) > 0 and min(_latest(instance, a) for a in ("feature_tables", "evaluation_reports")) > max(rings)
+            if not (min(rings) > 0 and _latest(instance, "evaluation_reports") > _latest(instance, "feature_tables")
+                    > max(rings)):
+                return False
+            # Both are in the refit models' predictions (an earlier refit's report may end later).
+            predictions = queries.table(root, "predictions", {"task": "grade", "model": "VOI_T"})
+            return {NEW, TCIA_PATIENT} <= set(predictions.patient_id)
         _wait(refit_after_both, 900, "both new cases' features, then the feature tables and the models")
         assert _manifest_patients(dev["cohort"]) == [TCIA_PATIENT]
         assert (dev["cohort"] / TCIA_PATIENT / f"{TCIA_PATIENT}_seg.nii.gz").is_file()  # from the DICOM-SEG
