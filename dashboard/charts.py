@@ -217,7 +217,7 @@ def calibration_chart(calibration: pd.DataFrame, metrics: pd.DataFrame | None = 
                                      f"intercept {row.calibration_intercept:.2f}, {bounds['calibration_intercept']})")
     data = data.assign(curve=data["label"].map(legend))
     color = alt.Color("curve:N", title="Model", sort=[legend[o] for o in order],
-                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=420))
+                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=640))
     tooltip = ["label", alt.Tooltip("predicted:Q", format=".3f"), alt.Tooltip("observed:Q", format=".3f"), "count"]
     line = alt.Chart(data).mark_line().encode(
         x=alt.X("predicted:Q", title="Predicted probability", scale=alt.Scale(domain=[0, 1])),
@@ -225,7 +225,8 @@ def calibration_chart(calibration: pd.DataFrame, metrics: pd.DataFrame | None = 
     points = alt.Chart(data).mark_circle(opacity=0.9).encode(
         x="predicted:Q", y="observed:Q", color=color, tooltip=tooltip,
         size=alt.Size("count:Q", title="Cases in bin", scale=alt.Scale(range=[25, 220]),
-                      legend=alt.Legend(orient="bottom")))
+                      # Above the plot: beside the models' long legend it would spill into the next column.
+                      legend=alt.Legend(orient="top", direction="horizontal")))
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="x:Q", y="y:Q")
     return alt.layer(diagonal, line, points).properties(title=title, width=360, height=320, usermeta=SVG,
@@ -262,7 +263,8 @@ def decision_curve_chart(decision: pd.DataFrame, title: str = "Decision curves")
     return alt.Chart(lines).mark_line(clip=True).encode(
         x=alt.X("threshold:Q", title="Threshold probability", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("net_benefit:Q", title="Net benefit", scale=alt.Scale(domain=[floor, top])),
-        color=alt.Color("curve:N", title="Strategy", sort=[*order, *present], scale=palette),
+        color=alt.Color("curve:N", title="Strategy", sort=[*order, *present], scale=palette,
+                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=640)),
         strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(domain=["model", "reference"],
                                                                        range=[[1, 0], [5, 4]])),
         tooltip=["curve", alt.Tooltip("threshold:Q", format=".2f"), alt.Tooltip("net_benefit:Q", format=".3f")],

@@ -260,7 +260,11 @@ def test_comparison_page_draws_calibration_and_decision_references(server_both, 
     page.close()
     assert _has(titles, f"Calibration ({task}, test)") and _has(titles, f"Decision curves ({task}, test)"), titles
     assert {"Treat all", "Treat none"} <= set(legends), legends
-    assert any(re.search(r"\(slope -?\d+\.\d{2}, intercept -?\d+\.\d{2}\)", text) for text in legends), legends
+    # Slope and intercept, each with its 95% interval, whole (not cut off by the legend's width).
+    number = r"-?\d+\.\d{2}"
+    interval = rf"(?:{number}(?:-| to ){number}|undefined)"
+    assert any(re.search(rf"\(slope {number}, {interval}; intercept {number}, {interval}\)", text)
+               for text in legends), legends
 
 
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
