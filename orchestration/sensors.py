@@ -1,6 +1,7 @@
 """Sensors: new case folders become patient partitions; declarative automation does the rest."""
 
 
+import hashlib
 import os
 from datetime import date, datetime, timedelta, timezone
 
@@ -18,11 +19,18 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Materializes what the assets' automation conditions request (new cases, refits).")
 
 
+PATIENT_ASSETS = [dg.AssetKey("raw_scans"), dg.AssetKey("normalized_images")]
+
+
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           asset_selection=["raw_scans", "normalized_images"])
+           asset_selection=["raw_scans", "normalized_images", "splits"])
 def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource) -> dg.SensorResult:
     """Cases in the cohort folder that are not yet partitions become partitions, and their patient
-    assets one run each; the automation sensor then requests the rings and the refits."""
+    assets one run each; the automation sensor then requests the rings and the refits. Clinical
+    rows edited since a patient's scans were read request each task's ``splits`` (which stores
+    them), and the refit follows; the images are not read again."""
+    from orchestration.assets.imaging import clinical_edits
+
     known = set(context.instance.get_dynamic_partitions(patients_partitions.name))
     cohort = pipeline.cohort()
     new = [case.patient_id for case in cohort.cases if case.patient_id not in known]
@@ -30,12 +38,23 @@ def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineReso
     for issue in waiting:
         context.log.info(f"{issue.patient_id}: waiting for segmentation ({issue.path})")
     ready = sorted(set(new) - {i.patient_id for i in waiting})
-    if not ready:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new cases ({len(waiting)} waiting for segmentation)"))
-    context.log.info(f"new cases: {', '.join(ready)}")
+    requests = [dg.RunRequest(partition_key=p, run_key=f"patient-{p}", asset_selection=PATIENT_ASSETS) for p in ready]
+    edited = clinical_edits(pipeline, cohort)
+    if edited:
+        context.log.info(f"clinical rows edited: {', '.join(sorted(edited))}")
+        # The same edit is requested once; a later edit has another digest.
+        digest = hashlib.sha256("".join(f"{p}{rows.to_json()}" for p, rows in sorted(edited.items())).encode()
+                                ).hexdigest()[:16]
+        requests += [dg.RunRequest(partition_key=task, run_key=f"clinical-{task}-{digest}",
+                                   asset_selection=[dg.AssetKey("splits")]) for task in pipeline.tasks]
+    if not requests:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new cases ({len(waiting)} waiting for segmentation)"
+                                                         " and no clinical edits"))
+    if ready:
+        context.log.info(f"new cases: {', '.join(ready)}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=p, run_key=f"patient-{p}") for p in ready],
-        dynamic_partitions_requests=[patients_partitions.build_add_request(ready)],
+        run_requests=requests,
+        dynamic_partitions_requests=[patients_partitions.build_add_request(ready)] if ready else [],
     )
 
 

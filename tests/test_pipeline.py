@@ -4,7 +4,7 @@ re-runs are idempotent, and the sensor picks up exactly the new case."""
 import dagster as dg
 import pytest
 
-from orchestration.definitions import build_definitions
+from orchestration.definitions import assets, build_definitions
 from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource
 from orchestration.runner import run_patient
@@ -119,3 +119,39 @@ def test_splits_hold_exactly_the_cases_the_selection_flow_ends_with(pipeline_run
     assert flow.criterion.iloc[0] == "images usable" and (flow.n_in.iloc[0], flow.n_excluded.iloc[0]) == (10, 1)
     assert flow.n_out.iloc[-1] == len(queries.table(root, "splits", {"task": "grade"}))
     assert (flow.n_in - flow.n_excluded).equals(flow.n_out) and list(flow.n_out.iloc[:-1]) == list(flow.n_in.iloc[1:])
+
+
+def test_a_clinical_row_edited_in_the_sheet_reaches_the_labels_without_reading_the_images_again(pipeline_run):
+    import csv
+
+    pipeline, instance, _ = pipeline_run
+    root = pipeline.warehouse().root
+    patient, source = "UCSF-PDGM-0002", "UCSF-PDGM-002"
+    before = queries.table(root, "splits", {"task": "grade", "patient_id": patient})
+    assert before.label.tolist() == [0]  # a WHO 2 astrocytoma
+    # The collaborator corrects the row: the exam was a glioblastoma.
+    [sheet] = pipeline.cohort().root.glob("UCSF-PDGM-metadata*.csv")
+    with open(sheet, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["ID"] == source:
+            row.update({"WHO CNS Grade": "4", "Final pathologic diagnosis (WHO 2021)": "Glioblastoma, IDH-wildtype",
+                        "IDH": "wildtype"})
+    with open(sheet, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = new_cases_sensor(dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}))
+    assert [(r.asset_selection, r.partition_key) for r in result.run_requests] == [([dg.AssetKey("splits")], "grade")]
+    assert not result.dynamic_partitions_requests
+    [splits] = [a for a in assets(pipeline) if a.key == dg.AssetKey("splits")]
+    runs_before = len(instance.get_runs())
+    assert dg.materialize([splits], partition_key="grade", instance=instance,
+                          resources={"pipeline": pipeline}).success
+    assert len(instance.get_runs()) == runs_before + 1  # splits only: no scan was read again
+    assert queries.table(root, "clinical", {"patient_id": patient}).who_grade.tolist() == [4]
+    after = queries.table(root, "splits", {"task": "grade", "patient_id": patient})
+    assert after.label.tolist() in ([1], [])  # a WHO 4 now, unless class balancing leaves it out
+    assert after.split.tolist() in (before.split.tolist(), [])  # an earlier assignment never moves
+    again = new_cases_sensor(dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}))
+    assert again.skip_reason is not None and not again.run_requests

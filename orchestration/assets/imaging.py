@@ -23,6 +23,7 @@ from orchestration import checks
 from orchestration.automation import ON_UPDATE
 from orchestration.partitions import RingPartitions, patients_partitions, ring_key, ring_mm
 from orchestration.resources import PipelineResource
+from radiomics_core.cohort import Cohort
 from radiomics_core.features import extract_case_features
 from radiomics_core.imageio import read_image, write_image_atomic
 from radiomics_core.issues import CaseError, CaseIssue, IssueKind
@@ -81,6 +82,25 @@ def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
         patient, ring = str(key).split("|")
         grouped[patient].append(ring)
     return dict(grouped)
+
+
+def clinical_edits(pipeline: PipelineResource, cohort: Cohort | None = None) -> dict[str, pd.DataFrame]:
+    """The ``clinical`` rows of ingested patients whose row in the cohort's clinical sheet (or
+    manifest) differs from the one stored when their scans were read, as they read now."""
+    from warehouse import queries
+
+    root = pipeline.warehouse().root
+    ingested = set(queries.table(root, "patients")["patient_id"])
+    stored = queries.table(root, "clinical").set_index("patient_id")["raw_json"].to_dict()
+    edits = {}
+    for case in (cohort or pipeline.cohort()).cases:
+        if case.patient_id not in ingested:
+            continue  # its raw_scans run reads it
+        rows = records.clinical_rows(case)
+        current = rows["raw_json"].iloc[0] if len(rows) else None
+        if current != stored.get(case.patient_id):
+            edits[case.patient_id] = rows
+    return edits
 
 
 @dg.asset(partitions_def=patients_partitions, group_name="ingest", kinds={"nifti"},

@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
+from orchestration.assets.imaging import clinical_edits
 from orchestration.automation import AFTER_CASES, AFTER_SPLIT
 from orchestration.partitions import RingPartitions, ring_mm
 from orchestration.resources import PipelineResource
@@ -54,12 +55,19 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
 
     @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb"},
               deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
-              automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits, selection_flow"})
+              automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits, selection_flow, clinical"})
     def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """The exams the task's rules select (and why the others are left out, ``selection_flow``),
-        split train/test: stratified, seeded; earlier assignments never move."""
+        split train/test: stratified, seeded; earlier assignments never move. Clinical rows
+        edited in the cohort's sheet since the scans were read are stored first, so a corrected
+        grade or MGMT status reaches the labels (``new_cases_sensor`` requests this run)."""
         task = pipeline.task(context.partition_key)
         warehouse = pipeline.warehouse()
+        edited = clinical_edits(pipeline)
+        for patient_id, rows in edited.items():
+            warehouse.write_partition("clinical", patient_id, rows)
+        if edited:
+            context.log.info(f"clinical rows edited in the cohort: {', '.join(sorted(edited))}")
         selection = select_cases(task, queries.table(warehouse.root, "clinical"),
                                  queries.table(warehouse.root, "patients"))
         warehouse.write_partition("selection_flow", task.name, selection.flow)
@@ -72,7 +80,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         excluded = selection.flow.groupby("reason", sort=False).n_excluded.sum()
         excluded = excluded[excluded > 0]
         return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict()),
-                                              "excluded": str(excluded.to_dict())})
+                                              "excluded": str(excluded.to_dict()),
+                                              "clinical_rows_edited": ", ".join(sorted(edited)) or "none"})
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
