@@ -152,9 +152,9 @@ def read_cohort(root: Path, config: CohortConfig = CohortConfig()) -> Cohort:
         manifest = root if root.is_file() else root / MANIFEST
         cohort = _read_manifest(manifest, config)
     else:
-        cohort = _read_folders(root, layout, config)
+        clinical_path, clinical, clinical_issues = _clinical_records(root, layout, config)
+        cohort = _read_folders(root, layout, config, clinical_path, clinical, clinical_issues)
         if (root / MANIFEST).is_file():
-            clinical_path, clinical, _ = _clinical_records(root, layout, config)
             cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config),
                                           {safe_partition_key(k): r for k, r in clinical.items()}, clinical_path)
     cohort.cases.sort(key=lambda case: case.patient_id)
@@ -223,11 +223,14 @@ def _clinical_records(root: Path, layout: str, config: CohortConfig
     return clinical_path, clinical, issues
 
 
-def _read_folders(root: Path, layout: str, config: CohortConfig) -> Cohort:
+def _read_folders(root: Path, layout: str, config: CohortConfig, clinical_path: Path | None,
+                  clinical: dict[str, ClinicalRecord], clinical_issues: list[CaseIssue]) -> Cohort:
+    """The layout's case folders, matched to ``clinical`` (``_clinical_records``, read once by
+    ``read_cohort`` for the folders and the manifest rows beside them)."""
     suffixes, seg_suffix, brain_suffix = _FILE_SUFFIXES[layout]
     sep = _SEP[layout]
     key = _clinical_key(layout)
-    clinical_path, clinical, issues = _clinical_records(root, layout, config)
+    issues = list(clinical_issues)
 
     cases: list[Case] = []
     matched: set[str] = set()
