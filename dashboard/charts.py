@@ -271,8 +271,10 @@ def decision_curve_chart(decision: pd.DataFrame, title: str = "Decision curves")
     ).properties(title=title, width=360, height=320, usermeta=SVG, autosize=PAD)
 
 
-def coefficient_chart(selected: pd.DataFrame, title: str,
-                      value_title: str = "Coefficient (standardized features)") -> alt.Chart:
+COEFFICIENT_AXIS = "Coefficient (standardized features)"
+
+
+def coefficient_chart(selected: pd.DataFrame, title: str, value_title: str = COEFFICIENT_AXIS) -> alt.Chart:
     """Selected features' coefficients (columns feature, coefficient), largest magnitude first;
     ``value_title`` names what the values are (a random forest stores importances there)."""
     order = list(selected.sort_values("coefficient", key=abs, ascending=False)["feature"])

@@ -67,7 +67,7 @@ def render(root: str) -> None:
         return
     forest = classifier == "random_forest"
     chart = charts.coefficient_chart(chosen, f"{label}: selected features ({task})",
-                                     "Impurity importance" if forest else "Coefficient (standardized features)")
+                                     "Impurity importance" if forest else charts.COEFFICIENT_AXIS)
     st.altair_chart(chart, width="content")
     data.chart_downloads(chart, f"coefficients_{task}_{label.replace(' ', '_')}", "dl_coef", chosen)
     if forest:
