@@ -155,3 +155,20 @@ def test_a_clinical_row_edited_in_the_sheet_reaches_the_labels_without_reading_t
     assert after.split.tolist() in (before.split.tolist(), [])  # an earlier assignment never moves
     again = new_cases_sensor(dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}))
     assert again.skip_reason is not None and not again.run_requests
+
+
+# The features the fixture's cohort gets, as a SHA-256 of every (patient, ring, sequence, feature,
+# value) row in order, recorded before the packages were reorganized: a refactor changes no value.
+FEATURES_DIGEST = "769c7e899efe25e9740f20da0e6f9393f0d01ed4f0c7a077e46f1fa3e833dba1"
+
+
+def test_the_fixture_cohorts_features_are_bit_identical_to_the_recorded_ones(pipeline_run):
+    import hashlib
+
+    pipeline, _, _ = pipeline_run
+    frame = queries.table(pipeline.warehouse().root, "features")
+    frame = frame.sort_values(["patient_id", "ring_mm", "sequence", "feature"])
+    digest = hashlib.sha256()
+    for row in frame[["patient_id", "ring_mm", "sequence", "feature", "value"]].itertuples(index=False):
+        digest.update(f"{row.patient_id}|{row.ring_mm!r}|{row.sequence}|{row.feature}|{row.value.hex()}\n".encode())
+    assert digest.hexdigest() == FEATURES_DIGEST
