@@ -31,8 +31,12 @@ browser-test: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(UV) run pytest -q tests/browser
 
+# ruff, the layer contract (pyproject [tool.importlinter]) and Dagster's own check of the definitions.
 lint: setup
 	$(UV) run ruff check --select F,E9 .
+	$(UV) run lint-imports
+	$(UV) run dg check defs
+	$(UV) run dagster definitions validate -w workspace.yaml
 
 # The browser tests are part of the suite: install Debian's chromium when it is missing.
 test: setup lint

@@ -35,8 +35,8 @@ def _inputs(shape: tuple[int, int, int]):
     import numpy as np
     import SimpleITK as sitk
 
-    from radiomics_core.rings import case_vois
-    from radiomics_core.synthetic import DemoConfig, DemoPatient, patient_volumes
+    from radiomics_core.imaging.rings import case_vois
+    from radiomics_core.cohorts.synthetic import DemoConfig, DemoPatient, patient_volumes
 
     volumes = patient_volumes(DemoConfig(shape=shape), DemoPatient("b", "b", 1, 4, True, 50, "M"),
                               np.random.default_rng(7))
@@ -51,7 +51,7 @@ def _inputs(shape: tuple[int, int, int]):
 
 
 def _extract(mode: str, images, vois, params) -> dict[tuple, float]:
-    from radiomics_core.features import SHAPE_SEQUENCE, extract_case_features
+    from radiomics_core.features.extraction import SHAPE_SEQUENCE, extract_case_features
 
     values: dict[tuple, float] = {}
     if mode == "ours":
@@ -82,7 +82,7 @@ def _tiny_case():
 
 
 def _child(mode: str, shape: tuple[int, int, int], params_name: str, out: Path) -> None:
-    from radiomics_core.features import ExtractionParams
+    from radiomics_core.features.extraction import ExtractionParams
 
     images, vois = _inputs(shape)
     params = ExtractionParams.load(params_name)

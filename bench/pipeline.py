@@ -11,7 +11,7 @@ N + 1 cases measured in the same run. Prints, as the last line:
 ``--full-size`` instead compares the path users run with the core on the same cases: N full-size
 synthetic patients (240 x 240 x 155, ``default`` parameters, VOI_T + 7 rings), each side in its own
 child process pinned to core 0: ``glioma-rings run --workers 1`` (the real CLI, persistent
-instance) against ``radiomics_core.cohort_features.case_feature_frame`` per case. The pipeline's
+instance) against ``radiomics_core.features.cohort.case_feature_frame`` per case. The pipeline's
 time per patient is the wall time of that patient's runs (from the instance's run records,
 preprocessing included, as in the core). Last line: ``pipeline_to_core=<r> ...``.
 
@@ -40,10 +40,10 @@ def _core_child(cohort: Path, out: Path) -> None:
     """Per-case seconds of the notebook path (preprocessing, rings, extraction) on one core."""
     import json
 
-    from radiomics_core.cohort import read_cohort
-    from radiomics_core.cohort_features import case_feature_frame
-    from radiomics_core.features import ExtractionParams
-    from radiomics_core.rings import DEFAULT_RINGS_MM
+    from radiomics_core.cohorts.layouts import read_cohort
+    from radiomics_core.features.cohort import case_feature_frame
+    from radiomics_core.features.extraction import ExtractionParams
+    from radiomics_core.imaging.rings import DEFAULT_RINGS_MM
 
     params = ExtractionParams.load("default")
     seconds, cpu = {}, {}
@@ -69,7 +69,7 @@ def _full_size(patients: int) -> None:
 
     import dagster as dg
 
-    from radiomics_core.synthetic import DemoConfig, write_demo_cohort
+    from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
 
     work = Path(tempfile.mkdtemp(prefix="glioma-rings-bench-full-"))
     cohort = work / "cohort"
@@ -83,7 +83,7 @@ def _full_size(patients: int) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     start, children_cpu = time.perf_counter(), _children_cpu()
     # Both tasks fail for lack of cases on 2 patients; the per-patient runs are what is measured.
-    subprocess.run(_pinned([sys.executable, "-m", "orchestration.cli", "run", str(cohort), "--data-dir",
+    subprocess.run(_pinned([sys.executable, "-m", "cli", "run", str(cohort), "--data-dir",
                             str(work / "data"), "--params", "default", "--workers", "1"]), env=env, check=False,
                    stdout=subprocess.DEVNULL)
     cli_s, cli_cpu = time.perf_counter() - start, _children_cpu() - children_cpu
@@ -140,8 +140,8 @@ def main() -> None:
     import dagster as dg
 
     from orchestration.resources import PipelineResource
-    from orchestration.runner import run_cohort, run_patient
-    from radiomics_core.synthetic import DemoConfig, write_demo_cohort
+    from cli.launcher import run_cohort, run_patient
+    from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
 
     shape = tuple(int(v) for v in args.shape.split(","))
     all_cases = work / "all"

@@ -9,8 +9,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state, table_one
-from radiomics_core.tasks import CLASS_NAMES
+from dashboard import state
+
+from reporting import charts, table_one
+from radiomics_core.tasks import config as task_config
 from warehouse import queries
 from warehouse.store import Warehouse
 
@@ -56,7 +58,7 @@ def freshness(root: str) -> str:
 
 
 def class_names(task: str) -> dict[int, str]:
-    names = CLASS_NAMES.get(task, ("class 0", "class 1"))
+    names = task_config.class_names(task)
     return {0: names[0], 1: names[1]}
 
 

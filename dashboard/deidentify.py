@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from radiomics_core.atomic_files import atomic_write_text
+from radiomics_core.files.atomic import atomic_write_text
 from warehouse import queries
 from warehouse.schema import TABLES
 from warehouse.store import Warehouse, partition_file_name

@@ -15,6 +15,7 @@ Streamlit import): the CLI reads the same settings to refuse an unprotected publ
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,3 +116,10 @@ def default_secrets_files(app_dir: Path) -> list[Path]:
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def write_first_user_settings(settings_file: Path, name: str) -> None:
+    """A new ``dashboard.toml`` allowing the first local user (``glioma-rings users add``)."""
+    from radiomics_core.files.atomic import atomic_write_text
+
+    atomic_write_text(Path(settings_file), f"[access]\nallow_users = [{json.dumps(name)}]\n")

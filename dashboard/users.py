@@ -14,7 +14,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from radiomics_core.atomic_files import atomic_write_text
+from radiomics_core.files.atomic import atomic_write_text
 
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 # The owner's group may run the dashboard; nobody else should get the hashes to crack offline.

@@ -12,8 +12,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from radiomics_core.imageio import read_geometry
-from radiomics_core.validation import GeometryTolerance, geometry_differences
+from radiomics_core.files.images import read_geometry
+from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differences
 
 GEOMETRY = dg.AssetCheckSpec("geometry_consistent", asset="normalized_images",
                              description="Every normalized sequence and mask on the labels' grid (headers read back from disk).")

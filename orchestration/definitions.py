@@ -54,7 +54,7 @@ def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
 
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
-    rings = ring_partitions(pipeline.rings_mm)
+    rings = ring_partitions(pipeline.settings.rings)
     return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings),
             *task_assets(task_partitions(pipeline.tasks))]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from radiomics_core.atomic_files import atomic_write
+from radiomics_core.files.atomic import atomic_write
 
 
 class FeatureTablesIOManager(dg.ConfigurableIOManager):

@@ -1,7 +1,7 @@
 """Partitions: patients (dynamic, added as cases arrive), rings (the settings' rings), tasks.
 
 The ring dimension is built from the project settings, so the UI's patient x ring grid shows
-exactly the rings a run computes.
+exactly the rings a run computes. Its keys are ``Ring.key`` (radiomics_core.settings).
 """
 
 from __future__ import annotations
@@ -11,32 +11,15 @@ from typing import Iterable
 
 import dagster as dg
 
-VOI_T_KEY = "T"
-TASKS = ["grade", "mgmt"]
+from radiomics_core.settings import Ring
+from radiomics_core.tasks.config import TASK_PRESETS
 
 patients_partitions = dg.DynamicPartitionsDefinition(name="patients")
 
 
 def task_partitions(tasks: Iterable[str]) -> dg.StaticPartitionsDefinition:
-    """The settings' tasks, in the order of TASKS."""
-    unknown = set(tasks) - set(TASKS)
-    if unknown:
-        raise ValueError(f"unknown tasks {sorted(unknown)}; tasks are {', '.join(TASKS)}")
-    return dg.StaticPartitionsDefinition([t for t in TASKS if t in set(tasks)])
-
-
-def ring_mm(ring_key: str) -> float:
-    """0 for VOI_T, otherwise the ring's distance in mm."""
-    return 0.0 if ring_key == VOI_T_KEY else float(ring_key)
-
-
-def ring_key(ring_mm_value: float) -> str:
-    return VOI_T_KEY if ring_mm_value == 0 else f"{ring_mm_value:g}"
-
-
-def ring_keys(rings_mm: Iterable[float]) -> list[str]:
-    """VOI_T then the rings in increasing distance."""
-    return [VOI_T_KEY] + [ring_key(d) for d in sorted(set(float(v) for v in rings_mm)) if d > 0]
+    """The settings' tasks (already validated), in the presets' order."""
+    return dg.StaticPartitionsDefinition([t for t in TASK_PRESETS if t in set(tasks)])
 
 
 @dataclass(frozen=True)
@@ -51,6 +34,17 @@ class RingPartitions:
         return self.rings.get_partition_keys()
 
 
-def ring_partitions(rings_mm: Iterable[float]) -> RingPartitions:
-    rings = dg.StaticPartitionsDefinition(ring_keys(rings_mm))
-    return RingPartitions(rings, dg.MultiPartitionsDefinition({"patient": patients_partitions, "ring": rings}))
+def ring_partitions(rings: Iterable[Ring]) -> RingPartitions:
+    dimension = dg.StaticPartitionsDefinition([ring.key for ring in rings])
+    return RingPartitions(dimension, dg.MultiPartitionsDefinition({"patient": patients_partitions, "ring": dimension}))
+
+
+def patient_and_ring(key: str | dg.MultiPartitionKey) -> tuple[str, Ring]:
+    """The patient and the ring of a patient x ring partition key."""
+    dimensions = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(
+        zip(("patient", "ring"), str(key).split("|")))  # Dagster joins the dimensions in name order
+    return dimensions["patient"], Ring.from_key(dimensions["ring"])
+
+
+def patient_ring_key(patient_id: str, ring: Ring) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"patient": patient_id, "ring": ring.key})

@@ -1,24 +1,18 @@
-"""The pipeline's one resource: where the cohort, the warehouse and the work files live, and the
-science settings. It is also the project settings file (``<data_dir>/glioma-rings.yaml``):
-``glioma-rings run`` writes it, ``dev``, the UI, the sensors and the automation read it, so every
-run of a project uses the same rings, sequences, parameters and classifiers."""
+"""The pipeline's resources. ``PipelineResource`` is the project settings
+(``radiomics_core.settings.Settings``) as Dagster run configuration: the UI shows and may
+override its fields, and ``settings`` validates them through the same code that ``run`` and
+``dev`` use, so a bad value is refused the same way everywhere."""
 
-
-import hashlib
+import functools
 import json
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
-from radiomics_core.cohort import Cohort, CohortConfig, read_cohort
-from radiomics_core.features import PYRADIOMICS_VERSION, SHAPE_SEQUENCE, ExtractionParams
-from radiomics_core.preprocessing import PreprocessConfig
-from radiomics_core.selection import CLASSIFIERS, classifier_order
-from radiomics_core.tasks import TASKS, TaskConfig, load_task
-from radiomics_core.validation import ValidationConfig
+from radiomics_core.settings import SETTINGS_FILE, Settings, settings_path  # noqa: F401 - re-exported
 from warehouse.store import Warehouse
+
+_DEFAULTS = Settings.__dataclass_fields__
 
 
 class PipelineResource(dg.ConfigurableResource):
@@ -26,86 +20,56 @@ class PipelineResource(dg.ConfigurableResource):
     layout: str | None = None  # None: detected
     data_dir: str = "data"
     warehouse_dir: str | None = None  # default: <data_dir>/warehouse
-    sequences: list[str] = ["T1", "T1c", "T2", "FLAIR"]
+    sequences: list[str] = list(_DEFAULTS["sequences"].default)
     params: str = "default"  # a shipped set ('default', 'demo') or a path to a PyRadiomics YAML
     spacing_mm: float | None = 1.0
     normalization: str = "zscore"
     n4_bias_correction: bool = False
-    brain_clip: bool = True  # clip rings to the brain mask when the case has one
-    rings_mm: list[float] = [1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0]
-    tasks: list[str] = ["grade", "mgmt"]
-    # Task YAML files (the format of radiomics_core/task_presets/), each replacing the preset of its name.
+    brain_clip: bool = True  # rings never leave the case's brain
+    rings_mm: list[float] = list(_DEFAULTS["rings_mm"].default)
+    tasks: list[str] = list(_DEFAULTS["tasks"].default)
+    # Task YAML files (the format of radiomics_core/tasks/presets/), each replacing the preset of its name.
     task_files: list[str] = []
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
-    classifiers: list[str] = ["logistic", "svm", "random_forest"]
+    classifiers: list[str] = list(_DEFAULTS["classifiers"].default)
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
 
-    def save(self, path: Path) -> Path:
-        """Write the settings file (atomically: the UI may be reading it)."""
-        from radiomics_core.atomic_files import atomic_write_text
-
-        text = "# glioma-rings project settings: written by `glioma-rings run`, read by `dev` and the UI.\n"
-        text += yaml.safe_dump(self.settings(), sort_keys=False)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(path), text)
-        return Path(path)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PipelineResource":
+        return cls(**settings.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "PipelineResource":
-        fields = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if "classifier" in fields:  # a file from before classifiers were fitted side by side
-            old = fields.pop("classifier")
-            fields.setdefault("classifiers", [old] if old else list(CLASSIFIERS))
-        return cls(**fields)
+        return cls.from_settings(Settings.load(path))
 
-    def settings(self) -> dict:
-        return {name: getattr(self, name) for name in type(self).model_fields}
-
-    def settings_path(self) -> Path:
-        return settings_path(self.data_dir)
-
-    def preprocessing_identity(self) -> str:
-        """A hash of every setting that changes the normalized images."""
-        return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip,
-                        "normalized_dtype": "float32"})
-
-    def feature_identity(self) -> str:
-        """A hash of every setting that changes a feature value: preprocessing, ring geometry and
-        the PyRadiomics parameters and version. Stored with every feature row (``params_hash``)."""
-        return _digest({"preprocessing": self.preprocessing_identity(), "params": self.extraction_params().hash,
-                        "pyradiomics": PYRADIOMICS_VERSION})
-
-    def stored_sequences(self) -> list[str]:
-        """The ``sequence`` values a patient's features are stored under: the settings' sequences,
-        plus ``mask`` for shape features when the parameters enable shape."""
-        classes = self.extraction_params().content.get("featureClass") or {}
-        return [*self.sequences, *([SHAPE_SEQUENCE] if any(c.startswith("shape") for c in classes) else [])]
-
-    def cohort(self) -> Cohort:
-        config = CohortConfig(layout=self.layout, sequences=tuple(self.sequences))
-        return read_cohort(Path(self.cohort_dir), config)
+    @property
+    def settings(self) -> Settings:
+        """These fields as validated settings (raises SettingsError naming the bad key)."""
+        return _validated(json.dumps({name: getattr(self, name) for name in type(self).model_fields}))
 
     def warehouse(self) -> Warehouse:
-        root = Path(self.warehouse_dir) if self.warehouse_dir else Path(self.data_dir) / "warehouse"
-        return Warehouse(root).initialize()
+        return _initialized(str(self.settings.warehouse_root))
 
-    def work_dir(self, *parts: str) -> Path:
-        return Path(self.data_dir, "work", *parts)
 
-    def validation_config(self) -> ValidationConfig:
-        return ValidationConfig(max_voxels=self.max_voxels)
+@functools.lru_cache(maxsize=32)
+def _validated(fields_json: str) -> Settings:
+    # Settings are immutable; validating (which reads the parameter and task files) once per
+    # distinct configuration keeps each asset's access free.
+    return Settings.from_dict(json.loads(fields_json), source="pipeline resource")
 
-    def task(self, name: str) -> TaskConfig:
-        """The task's preset, or the task file of that name (``task_files``)."""
-        files = {task.name: task for task in map(load_task, self.task_files)}
-        return replace(files.get(name, TASKS[name]), classifiers=tuple(classifier_order(self.classifiers)))
 
-    def extraction_params(self) -> ExtractionParams:
-        return ExtractionParams.load(self.params)
+@functools.lru_cache(maxsize=32)
+def _warehouse(root: str) -> Warehouse:
+    return Warehouse(Path(root)).initialize()
 
-    def preprocess_config(self) -> PreprocessConfig:
-        return PreprocessConfig(spacing_mm=self.spacing_mm, normalization=self.normalization,
-                                n4_bias_correction=self.n4_bias_correction)
+
+def _initialized(root: str) -> Warehouse:
+    """The warehouse at ``root``, initialized once per process (re-initialized if it was removed)."""
+    warehouse = _warehouse(root)
+    if not warehouse.database.exists():
+        _warehouse.cache_clear()
+        warehouse = _warehouse(root)
+    return warehouse
 
 
 class TciaResource(dg.ConfigurableResource):
@@ -133,19 +97,8 @@ class TciaResource(dg.ConfigurableResource):
     backoff_s: float = 2.0
 
     def client(self, max_attempts: int | None = None, max_timeout_s: float | None = None):
-        from radiomics_core.tcia import RetryPolicy, TciaClient
+        from radiomics_core.tcia.client import RetryPolicy, TciaClient
 
         attempts = min(self.retry_attempts, max_attempts or self.retry_attempts)
         return TciaClient(base_url=self.base_url, timeout_s=min(self.timeout_s, max_timeout_s or self.timeout_s),
                           retry=RetryPolicy(attempts=attempts, backoff_s=self.backoff_s))
-
-
-SETTINGS_FILE = "glioma-rings.yaml"
-
-
-def settings_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / SETTINGS_FILE
-
-
-def _digest(content: dict) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]

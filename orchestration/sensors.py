@@ -32,7 +32,7 @@ def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineReso
     from orchestration.assets.imaging import clinical_edits
 
     known = set(context.instance.get_dynamic_partitions(patients_partitions.name))
-    cohort = pipeline.cohort()
+    cohort = pipeline.settings.cohort()
     new = [case.patient_id for case in cohort.cases if case.patient_id not in known]
     waiting = [i for i in cohort.issues if i.patient_id in new and i.kind.value == "missing_segmentation"]
     for issue in waiting:
@@ -80,8 +80,8 @@ def tcia_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource) -> dg.S
     a landed series (nothing is downloaded again), which lands the case. Off by default: turn it
     on in the UI once the collection and landing folder are set.
     """
-    from radiomics_core.dicom_cases import SequenceRule
-    from radiomics_core.tcia import TciaError
+    from radiomics_core.tcia.dicom_cases import SequenceRule
+    from radiomics_core.tcia.client import TciaError
 
     reruns, rerun_keys = segmentation_reruns(tcia)
 
@@ -119,7 +119,7 @@ def segmentation_reruns(tcia: TciaResource) -> tuple[list[dg.RunRequest], list[s
     names the file and its time, so a new or replaced file asks again and an unchanged one never."""
     from pathlib import Path
 
-    from radiomics_core.dicom_cases import segmentations_dropped
+    from radiomics_core.tcia.dicom_cases import segmentations_dropped
 
     if not (tcia.cohort_dir and tcia.segmentation_dir):
         return [], []
@@ -144,7 +144,7 @@ def tcia_release_sensor(context: dg.SensorEvaluationContext, tcia: TciaResource)
     becomes an observation of ``tcia_collection_release`` (version, date updated, subjects), so users
     know a new release of a package-only collection exists. The cursor is the last version seen.
     Nothing is downloaded: such collections come as one large package. Off by default."""
-    from radiomics_core.tcia import TciaError
+    from radiomics_core.tcia.client import TciaError
 
     try:
         release = tcia.client(max_attempts=2, max_timeout_s=20).collection_release(tcia.release_collection,

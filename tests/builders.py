@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from radiomics_core.synthetic import DemoConfig, DemoPatient, patient_volumes, write_metadata_csv
+from radiomics_core.cohorts.synthetic import DemoConfig, DemoPatient, patient_volumes, write_metadata_csv
 
 BAD = "UCSF-PDGM-0003"  # its FLAIR is truncated in the pipeline fixture (tests/conftest.py)
 RINGS = [1.0, 3.0, 10.0]  # the rings the pipeline fixture materializes

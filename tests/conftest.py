@@ -17,7 +17,7 @@ def pipeline_run(tmp_path_factory):
     import dagster as dg
 
     from orchestration.resources import PipelineResource
-    from orchestration.runner import run_cohort
+    from cli.launcher import run_cohort
 
     root = tmp_path_factory.mktemp("pipeline")
     cohort = write_ucsf_cohort(root / "cohort", n=10)

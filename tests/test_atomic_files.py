@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.atomic_files import atomic_write, atomic_write_bytes, make_temp_dir
-from radiomics_core.imageio import read_image, write_image_atomic
+from radiomics_core.files.atomic import atomic_write, atomic_write_bytes, make_temp_dir
+from radiomics_core.files.images import read_image, write_image_atomic
 from warehouse.store import Warehouse
 
 

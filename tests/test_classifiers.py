@@ -7,11 +7,12 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from bench.dashboard import build_warehouse
-from orchestration.cli import _pipeline, build_parser
+from warehouse.synthetic import build_warehouse
+from cli.main import build_parser
+from cli.project import pipeline_settings
 from orchestration.resources import PipelineResource, settings_path
-from orchestration.runner import run_cohort
-from radiomics_core.selection import CLASSIFIERS
+from cli.launcher import run_cohort
+from radiomics_core.tasks.config import CLASSIFIERS
 from warehouse import queries
 
 RINGS = (1.0, 3.0)
@@ -25,7 +26,7 @@ def models_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("classifiers")
     pipeline = PipelineResource(cohort_dir=str(root / "cohort"), data_dir=str(root / "data"), params="demo",
                                 rings_mm=list(RINGS), tasks=["grade"])
-    build_warehouse(pipeline.warehouse().root, 48, rings=RINGS, tasks=(), params_hash=pipeline.feature_identity())
+    build_warehouse(pipeline.warehouse().root, 48, rings=RINGS, tasks=(), feature_identity=pipeline.settings.feature_identity)
     instance = dg.DagsterInstance.ephemeral()
     summary = run_cohort(pipeline, instance, workers=1, patients=[])
     yield pipeline, summary
@@ -80,8 +81,8 @@ def test_an_old_settings_file_with_one_classifier_loads_as_a_list(tmp_path):
     path = settings_path(tmp_path)
     path.write_text(yaml.safe_dump({"cohort_dir": "cohort", "classifier": "svm"}), encoding="utf-8")
     loaded = PipelineResource.load(path)
-    assert loaded.classifiers == ["svm"] and loaded.task("grade").classifiers == ("svm",)
-    loaded.save(path)
+    assert loaded.classifiers == ["svm"] and loaded.settings.task("grade").classifiers == ("svm",)
+    loaded.settings.save(path)
     assert PipelineResource.load(path).classifiers == ["svm"]
     assert "classifier:" not in path.read_text(encoding="utf-8")
 
@@ -93,11 +94,11 @@ def test_an_old_settings_file_with_one_classifier_loads_as_a_list(tmp_path):
 ])
 def test_the_cli_takes_one_classifier_or_a_list(tmp_path, options, expected):
     args = build_parser().parse_args(["run", str(tmp_path), "--data-dir", str(tmp_path / "data"), *options])
-    assert _pipeline(args).classifiers == expected
+    assert pipeline_settings(args).classifiers == expected
 
 
 def test_the_cli_refuses_an_unknown_classifier(tmp_path):
     args = build_parser().parse_args(["run", str(tmp_path), "--data-dir", str(tmp_path / "data"),
                                       "--classifiers", "logistic,xgboost"])
     with pytest.raises(ValueError, match="unknown classifier 'xgboost'"):
-        _pipeline(args)
+        pipeline_settings(args)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.cohort import CohortConfig, detect_layout, read_cohort
-from radiomics_core.validation import validate_cohort
+from radiomics_core.cohorts.layouts import CohortConfig, detect_layout, read_cohort
+from radiomics_core.cohorts.validation import validate_cohort
 from tests.builders import write_brats_case, write_manifest, write_ucsf_cohort, write_ucsf_case
 
 
@@ -157,7 +157,7 @@ def test_manifest_reads_a_dicom_series_folder(tmp_path, pyradiomics_data):
     (tmp_path / "label.nrrd").write_bytes((pyradiomics_data / "brain2_label.nrrd").read_bytes())
     write_manifest(tmp_path, [{"patient_id": "brain2", "T1c": "dicom_t1c", "seg": "label.nrrd"}])
     cohort = read_cohort(tmp_path, CohortConfig(sequences=("T1c",)))
-    from radiomics_core.imageio import read_image
+    from radiomics_core.files.images import read_image
     dicom = read_image(cohort.cases[0].images["T1c"])
     assert dicom.GetSize() == image.GetSize()
     assert np.array_equal(sitk.GetArrayFromImage(dicom), sitk.GetArrayFromImage(image))

@@ -1,5 +1,5 @@
 """Every dashboard page on a warehouse written by the real pipeline, on one holding both tasks
-(written with the warehouse's own writers, bench/dashboard.py), and on an empty one."""
+(written with the warehouse's own writers, warehouse/synthetic.py), and on an empty one."""
 
 import sys
 from pathlib import Path
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.dashboard import build_warehouse
-from dashboard import charts
+from warehouse.synthetic import build_warehouse
+from reporting import charts
 from dashboard.state import PAGES
 from warehouse.store import Warehouse
 
@@ -156,12 +156,12 @@ def test_auc_axis_is_zero_to_one():
 
 
 def test_table_one_has_n_in_headers_and_a_footnote(both_tasks):
-    from dashboard.table_one import table_one
-    from radiomics_core.tasks import CLASS_NAMES
+    from reporting.table_one import table_one
+    from radiomics_core.tasks.config import class_names
     from warehouse import queries
     rows = queries.table(both_tasks, "clinical_characteristics", {"task": "grade"})
     splits = queries.table(both_tasks, "splits", {"task": "grade"})
-    names = dict(enumerate(CLASS_NAMES["grade"]))
+    names = dict(enumerate(class_names("grade")))
     counts = splits.groupby(["split", "label"]).size().unstack().rename(columns=names)
     table, footnote = table_one(rows, counts, names)
     n = int(counts.loc["train", "WHO 4"])
@@ -272,12 +272,12 @@ def test_viewer_opens_the_linked_patient_and_centres_each_new_patient(warehouse_
 
 
 def test_table_one_exports_as_latex_and_markdown(both_tasks):
-    from dashboard.table_one import latex as _latex, table_one
-    from radiomics_core.tasks import CLASS_NAMES
+    from reporting.table_one import latex as _latex, table_one
+    from radiomics_core.tasks.config import class_names
     from warehouse import queries
     rows = queries.table(both_tasks, "clinical_characteristics", {"task": "mgmt"})
     splits = queries.table(both_tasks, "splits", {"task": "mgmt"})
-    names = dict(enumerate(CLASS_NAMES["mgmt"]))
+    names = dict(enumerate(class_names("mgmt")))
     counts = splits.groupby(["split", "label"]).size().unstack().rename(columns=names)
     table, footnote = table_one(rows, counts, names)
     latex = _latex(table, footnote)
@@ -312,7 +312,7 @@ def test_findings_sentence_with_undefined_intervals_and_p_values():
 def test_overview_lists_a_case_waiting_for_segmentation_apart_from_failures(tmp_path):
     """The rows tcia_series writes (orchestration/assets/tcia.py record_outcome) for a waiting
     and a failed TCIA case, beside one landed patient."""
-    from radiomics_core.issues import CaseIssue, IssueKind, Severity
+    from radiomics_core.cohorts.issues import CaseIssue, IssueKind, Severity
     from warehouse import records
 
     warehouse = Warehouse(tmp_path).initialize()
@@ -402,7 +402,7 @@ REPORT_FIGURES = ("Calibration (test)", "Decision curves (test)", "Nomogram: Cli
 
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
 def test_report_has_every_figure_with_png_and_svg(both_tasks, tmp_path, task):
-    from dashboard.report import write_report
+    from reporting.report import write_report
 
     report = write_report(both_tasks, task, tmp_path / f"{task}.html")
     text = report.read_text(encoding="utf-8")
@@ -430,7 +430,7 @@ def test_clinical_page_shows_the_selection_flow_that_the_splits_add_up_to(both_t
 
 
 def test_report_lists_the_selection_flow(both_tasks, tmp_path):
-    from dashboard.report import write_report
+    from reporting.report import write_report
 
     text = write_report(both_tasks, "mgmt", tmp_path / "mgmt.html").read_text(encoding="utf-8")
     flow = text[text.index("<h2>Selection flow</h2>"):]
@@ -477,7 +477,7 @@ def test_the_comparison_page_compares_the_classifiers_model_by_model(both_tasks)
 
 
 def test_the_report_shows_each_classifiers_figures_and_metrics(both_tasks, tmp_path):
-    from dashboard.report import write_report
+    from reporting.report import write_report
     report = write_report(both_tasks, "grade", tmp_path / "grade.html")
     text = report.read_text(encoding="utf-8")
     for label in ("logistic regression", "SVM (linear)", "random forest"):
@@ -491,8 +491,8 @@ def test_the_report_shows_each_classifiers_figures_and_metrics(both_tasks, tmp_p
 
 
 def test_a_task_without_models_still_shows_why_on_the_clinical_page(tmp_path):
-    from radiomics_core.cohort_selection import select_cases
-    from radiomics_core.tasks import TASKS
+    from radiomics_core.tasks.selection import select_cases
+    from radiomics_core.tasks.config import preset
 
     warehouse = Warehouse(tmp_path).initialize()
     warehouse.write_partition("patients", "UCSF-PDGM-0001", pd.DataFrame([{
@@ -500,7 +500,7 @@ def test_a_task_without_models_still_shows_why_on_the_clinical_page(tmp_path):
         "usable": True, "updated_at": pd.Timestamp("2026-01-01")}]))
     clinical = pd.DataFrame([{"patient_id": "UCSF-PDGM-0001", "age": 60.0, "who_grade": 4, "mgmt_methylated": None,
                               "diagnosis": "Glioblastoma, IDH-wildtype", "idh": "wildtype"}])
-    warehouse.write_partition("selection_flow", "mgmt", select_cases(TASKS["mgmt"], clinical).flow)
+    warehouse.write_partition("selection_flow", "mgmt", select_cases(preset("mgmt"), clinical).flow)
     app = run_app(tmp_path, {"page": "Clinical characteristics", "task": "mgmt"})
     assert not app.exception, [e.value for e in app.exception]
     assert "No clinical table for mgmt yet" in app.info[0].value

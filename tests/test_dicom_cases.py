@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.cohort import read_cohort
-from radiomics_core.dicom_cases import SequenceRule, assemble_cases, series_volume
+from radiomics_core.cohorts.layouts import read_cohort
+from radiomics_core.tcia.dicom_cases import SequenceRule, assemble_cases, series_volume
 from tests.fake_nbia import ROOT, dicom_files
 
 DESCRIPTIONS = {"AX T1 POST GD": "T1c", "AX T1": "T1", "AX T2 FSE": "T2", "AX FLAIR": "FLAIR"}
@@ -83,7 +83,7 @@ def test_a_study_without_flair_says_what_it_saw(tmp_path):
 def test_slices_of_two_orientations_are_refused(tmp_path):
     import pydicom
 
-    from radiomics_core.dicom_cases import DicomCaseError
+    from radiomics_core.tcia.dicom_cases import DicomCaseError
 
     land(tmp_path, "TCGA-02-0003", descriptions=["AX T1"])
     folder = next((tmp_path / "TCGA-02-0003").iterdir())
@@ -140,6 +140,6 @@ def test_a_dicom_seg_segment_that_names_no_tumor_region_fails_the_case(tmp_path)
     ("Necrosis", 1), ("Necrotic core", 1), ("Non-enhancing tumor", 1), ("NCR/NET", 1), ("Tumor core", 1),
     ("Peritumoral edema", 2), ("Oedema", 2), ("ED", 2), ("Enhancing tumor", 4), ("ET", 4), ("Brain", None)])
 def test_segment_texts_map_to_brats_legacy_labels(text, label):
-    from radiomics_core.dicom_seg import project_label
+    from radiomics_core.tcia.dicom_seg import project_label
 
     assert project_label(text) == label

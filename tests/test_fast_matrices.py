@@ -6,9 +6,9 @@ import scipy.ndimage as ndi
 import SimpleITK as sitk
 from radiomics import cMatrices, cShape
 
-from radiomics_core.features import ExtractionParams, extract_case_features
-from radiomics_core.shape_mesh import mesh_coefficients
-from radiomics_core.voxel_matrices import VoxelMatrices, log_fallback
+from radiomics_core.features.extraction import ExtractionParams, extract_case_features
+from radiomics_core.features.fast.shape_mesh import mesh_coefficients
+from radiomics_core.features.fast.voxel_matrices import VoxelMatrices, log_fallback
 
 
 def random_volumes(seed: int, count: int):
@@ -104,7 +104,7 @@ def test_mesh_coefficients_equal_pyradiomics_c():
 def test_a_one_bin_shift_moves_every_texture_class_beyond_the_parity_tolerance(pyradiomics_data, monkeypatch,
                                                                                  tmp_path):
     """The parity tests compare at 1e-6: a single voxel one gray level off must fail them."""
-    from radiomics_core import feature_classes
+    from radiomics_core.features.fast import feature_classes
 
     image = sitk.ReadImage(str(pyradiomics_data / "brain1_image.nrrd"))
     mask = sitk.ReadImage(str(pyradiomics_data / "brain1_label.nrrd"), sitk.sitkUInt8)
@@ -167,7 +167,7 @@ def test_settings_we_did_not_rewrite_match_pyradiomics_and_are_logged(tmp_path, 
 
 
 def test_even_digitize_equals_numpy_digitize():
-    from radiomics_core.feature_classes import _digitize_evenly
+    from radiomics_core.features.fast.feature_classes import _digitize_evenly
 
     rng = np.random.default_rng(4)
     for dtype in (np.float32, np.float64):
@@ -189,7 +189,7 @@ def test_mcc_when_the_largest_eigenvalue_after_perron_is_negative():
     """
     from radiomics.glcm import RadiomicsGLCM
 
-    from radiomics_core.fast_glcm import FastGLCM, _mcc_weights
+    from radiomics_core.features.fast.glcm import FastGLCM, _mcc_weights
 
     rng = np.random.default_rng(0)
     shape = (12, 12, 12)

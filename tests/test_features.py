@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from radiomics_core.features import SHAPE_SEQUENCE, ExtractionParams, extract_case_features
-from radiomics_core.rings import case_vois
+from radiomics_core.features.extraction import SHAPE_SEQUENCE, ExtractionParams, extract_case_features
+from radiomics_core.imaging.rings import case_vois
 from tests.builders import small_case_volumes
 
 CLASSES = ("firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape")
@@ -87,7 +87,7 @@ def test_fast_path_equals_naive_execute_for_original_features(small_case):
 
 
 def test_each_voi_and_image_type_is_discretized_once(small_case, monkeypatch):
-    from radiomics_core import feature_classes
+    from radiomics_core.features.fast import feature_classes
 
     images, vois = small_case
     calls = []

@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import pandas as pd
 
-from radiomics_core.cohort import CohortConfig, read_cohort
-from radiomics_core.synthetic import write_metadata_csv
-from radiomics_core.tasks import TASKS, assign_splits, is_follow_up
+from radiomics_core.cohorts.layouts import CohortConfig, read_cohort
+from radiomics_core.cohorts.synthetic import write_metadata_csv
+from radiomics_core.tasks.config import preset, assign_splits, is_follow_up
+from radiomics_core.tasks.selection import select_cases
 from tests.builders import demo_patient, write_ucsf_case
 from warehouse import records
 
@@ -27,14 +28,14 @@ def test_follow_up_exams_are_left_out_of_both_tasks_by_default(tmp_path):
     assert sorted(clinical.patient_id) == ["UCSF-PDGM-0001", "UCSF-PDGM-0001_FU007d", "UCSF-PDGM-0002",
                                            "UCSF-PDGM-0003", "UCSF-PDGM-0003_FU123d", "UCSF-PDGM-0004"]
 
-    grade = TASKS["grade"].labels(clinical)
+    grade = select_cases(preset("grade"), clinical).labels
     assert sorted(grade.index) == ["UCSF-PDGM-0001", "UCSF-PDGM-0002", "UCSF-PDGM-0003", "UCSF-PDGM-0004"]
-    mgmt = TASKS["mgmt"].labels(clinical)  # demo patients: odd ones are grade 4 and methylated
+    mgmt = select_cases(preset("mgmt"), clinical).labels  # demo patients: odd ones are grade 4 and methylated
     assert sorted(mgmt.index) == ["UCSF-PDGM-0001", "UCSF-PDGM-0003"]
-    assert not any(is_follow_up(p) for p in assign_splits(grade, TASKS["grade"]).index)
+    assert not any(is_follow_up(p) for p in assign_splits(grade, preset("grade")).index)
 
     # (Unbalanced: the two follow-ups are both WHO 4, and balancing would drop two WHO 4 exams.)
-    everything = replace(TASKS["grade"], include_follow_up=True, balance_seed=None).labels(clinical)
+    everything = select_cases(replace(preset("grade"), include_follow_up=True, balance_seed=None), clinical).labels
     assert sorted(everything.index) == sorted(clinical.patient_id)
 
 

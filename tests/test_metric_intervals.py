@@ -8,7 +8,7 @@ from scipy import optimize
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, recall_score
 
-from radiomics_core.evaluation import (
+from radiomics_core.evaluation.metrics import (
     BOOTSTRAP_METRICS,
     BootstrapConfig,
     bootstrap_intervals,
@@ -18,7 +18,7 @@ from radiomics_core.evaluation import (
     evaluate,
     threshold_metrics,
 )
-from radiomics_core.modeling import FittedModel
+from radiomics_core.modeling.fitting import FittedModel
 from warehouse.schema import TABLES
 
 

@@ -1,14 +1,14 @@
 """The MGMT task end to end, as a user runs it: `glioma-rings run --task mgmt` on a cohort of
 glioblastomas whose methylated tumors carry a planted T1c rise in the 0-3 mm band
-(radiomics_core.synthetic). The known answer: the close rings find it, VOI_T does not, and the wide
+(radiomics_core.cohorts.synthetic). The known answer: the close rings find it, VOI_T does not, and the wide
 rings, mostly background, rank lower."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from orchestration.cli import main
-from radiomics_core.synthetic import DemoConfig, write_demo_cohort
+from cli.main import main
+from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
 from warehouse import queries
 
 pytestmark = pytest.mark.slow

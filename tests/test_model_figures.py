@@ -11,8 +11,8 @@ from sklearn.linear_model import LassoCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from radiomics_core.evaluation import evaluate, net_benefit, treat_all_net_benefit
-from radiomics_core.model_figures import (
+from radiomics_core.evaluation.metrics import evaluate, net_benefit, treat_all_net_benefit
+from radiomics_core.modeling.figures import (
     PATH_FEATURES,
     feature_correlation,
     figure_tables,
@@ -22,9 +22,9 @@ from radiomics_core.model_figures import (
     nomogram_rows,
     selected_design,
 )
-from radiomics_core.modeling import FittedModel, fit_task_models
-from radiomics_core.selection import grade_pipeline, make_classifier, mgmt_pipeline
-from radiomics_core.tasks import TASKS, assign_splits
+from radiomics_core.modeling.fitting import FittedModel, fit_task_models
+from radiomics_core.modeling.selectors import grade_pipeline, make_classifier, mgmt_pipeline
+from radiomics_core.tasks.config import preset, assign_splits
 from warehouse.schema import TABLES
 
 
@@ -161,7 +161,7 @@ def test_fitted_models_carry_their_figures_and_the_tables_match_the_schema(data)
     X, y = data
     ids = pd.Index([f"UCSF-PDGM-{i:04d}" for i in range(len(X))])
     labels = pd.Series(y.to_numpy(), index=ids)
-    task = TASKS["mgmt"]
+    task = preset("mgmt")
     splits = assign_splits(labels, task)
     matrices = {0.0: X.set_axis(ids), 3.0: (X + np.random.default_rng(2).normal(size=X.shape)).set_axis(ids)}
     clinical = pd.DataFrame({"patient_id": ids, "age": 50 + 10 * y.to_numpy() + np.arange(len(ids)) % 7,

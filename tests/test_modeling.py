@@ -6,9 +6,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
-from radiomics_core.clinical_table import clinical_characteristics
-from radiomics_core.evaluation import net_benefit, threshold_metrics, youden_threshold
-from radiomics_core.selection import (
+from radiomics_core.evaluation.clinical_table import clinical_characteristics
+from radiomics_core.evaluation.metrics import net_benefit, threshold_metrics, youden_threshold
+from radiomics_core.modeling.selectors import (
     CorrelationPruner,
     LassoSelector,
     MRMRSelector,
@@ -16,7 +16,7 @@ from radiomics_core.selection import (
     grade_pipeline,
     selected_coefficients,
 )
-from radiomics_core.tasks import TASKS, assign_splits
+from radiomics_core.tasks.config import preset, assign_splits
 
 
 @pytest.fixture()
@@ -91,13 +91,13 @@ def test_the_grade_pipeline_learns_on_train_only(data):
 
 def test_splits_are_stratified_and_stable_when_cases_arrive():
     labels = pd.Series([i % 2 for i in range(100)], index=[f"p{i:03d}" for i in range(100)])
-    first = assign_splits(labels, TASKS["grade"])
+    first = assign_splits(labels, preset("grade"))
     assert (first == "test").sum() == 30
     assert first[labels == 1].eq("test").sum() == 15
     more = pd.concat([labels, pd.Series([1, 0, 1], index=["n1", "n2", "n3"])])
-    second = assign_splits(more, TASKS["grade"], existing=first)
+    second = assign_splits(more, preset("grade"), existing=first)
     assert second.loc[first.index].equals(first)  # nobody moved
-    assert assign_splits(more, TASKS["grade"], existing=first).equals(second)  # deterministic
+    assert assign_splits(more, preset("grade"), existing=first).equals(second)  # deterministic
 
 
 def test_clinical_table_uses_fisher_for_small_counts_and_mann_whitney_for_skewed_ages():

@@ -7,7 +7,7 @@ import pytest
 from orchestration.definitions import assets, build_definitions
 from orchestration.partitions import patients_partitions
 from orchestration.resources import PipelineResource
-from orchestration.runner import run_patient
+from cli.launcher import run_patient
 from orchestration.sensors import new_cases_sensor
 from warehouse import queries
 from tests.builders import BAD, RINGS, write_ucsf_case
@@ -62,7 +62,7 @@ def test_models_evaluations_and_report_are_materialized(pipeline_run):
     assert queries.count(root, "lasso_path") > 0 and queries.count(root, "feature_correlation") > 0
     assert set(queries.table(root, "nomogram", {"task": "grade"}).model) == {"Clinical-Omics"}
     assert queries.table(root, "decision_curve", {"task": "grade"}).treat_all.notna().all()
-    report = pipeline.work_dir("reports", "grade.html")
+    report = pipeline.settings.work_dir("reports", "grade.html")
     text = report.read_text(encoding="utf-8")
     assert "glioma-rings evaluation: grade" in text
     assert "Decision curves (test)" in text and "Nomogram: Clinical-Omics" in text
@@ -87,7 +87,7 @@ def test_asset_checks_pass_on_good_partitions(pipeline_run):
 
 def test_the_sensor_adds_a_new_case_which_then_takes_two_runs(pipeline_run, tmp_path):
     pipeline, instance, _ = pipeline_run
-    write_ucsf_case(pipeline.cohort().root, "UCSF-PDGM-0011", seed=11)
+    write_ucsf_case(pipeline.settings.cohort().root, "UCSF-PDGM-0011", seed=11)
     runs_before = len(instance.get_runs())
     context = dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline})
     result = new_cases_sensor(context)
@@ -130,7 +130,7 @@ def test_a_clinical_row_edited_in_the_sheet_reaches_the_labels_without_reading_t
     before = queries.table(root, "splits", {"task": "grade", "patient_id": patient})
     assert before.label.tolist() == [0]  # a WHO 2 astrocytoma
     # The collaborator corrects the row: the exam was a glioblastoma.
-    [sheet] = pipeline.cohort().root.glob("UCSF-PDGM-metadata*.csv")
+    [sheet] = pipeline.settings.cohort().root.glob("UCSF-PDGM-metadata*.csv")
     with open(sheet, encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
@@ -172,3 +172,25 @@ def test_the_fixture_cohorts_features_are_bit_identical_to_the_recorded_ones(pip
     for row in frame[["patient_id", "ring_mm", "sequence", "feature", "value"]].itertuples(index=False):
         digest.update(f"{row.patient_id}|{row.ring_mm!r}|{row.sequence}|{row.feature}|{row.value.hex()}\n".encode())
     assert digest.hexdigest() == FEATURES_DIGEST
+
+
+def test_no_stored_ring_voxel_lies_outside_the_brain_and_the_rings_are_the_notebook_paths(pipeline_run):
+    import numpy as np
+    import SimpleITK as sitk
+
+    from radiomics_core.files.images import read_image
+    from radiomics_core.imaging.rings import ring_masks
+
+    pipeline, _, _ = pipeline_run
+    settings = pipeline.settings
+    for patient in ("UCSF-PDGM-0001", "UCSF-PDGM-0004"):
+        folder = settings.work_dir("normalized", patient)
+        brain_image, voi_t = read_image(folder / "brain.nii.gz"), read_image(folder / "voi_t.nii.gz")
+        brain = sitk.GetArrayFromImage(brain_image).astype(bool)
+        notebook = ring_masks(voi_t, settings.rings_mm, brain_image)  # the function the notebook path uses
+        unclipped = ring_masks(voi_t, settings.rings_mm)
+        assert np.any(sitk.GetArrayFromImage(unclipped[max(settings.rings_mm)]).astype(bool) & ~brain)
+        for ring in settings.rings[1:]:
+            stored = sitk.GetArrayFromImage(read_image(settings.work_dir("rings", patient) / ring.mask_file)).astype(bool)
+            assert stored.any() and not np.any(stored & ~brain), (patient, ring.label)
+            assert np.array_equal(stored, sitk.GetArrayFromImage(notebook[ring.mm]).astype(bool)), (patient, ring.label)

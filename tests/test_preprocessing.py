@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.cohort import read_cohort
-from radiomics_core.imageio import read_image
-from radiomics_core.preprocessing import (PreprocessConfig, preprocess_case, reference_grid, resample_labels,
+from radiomics_core.cohorts.layouts import read_cohort
+from radiomics_core.files.images import read_image
+from radiomics_core.imaging.preprocessing import (PreprocessConfig, preprocess_case, reference_grid, resample_labels,
                                           resample_like, zscore_in_mask)
-from radiomics_core.rings import mask_volume, ring_masks
-from radiomics_core.synthetic import DemoConfig
+from radiomics_core.imaging.rings import mask_volume, ring_masks
+from radiomics_core.cohorts.synthetic import DemoConfig
 from tests.builders import small_case_volumes, write_volume
 from tests.test_rings import shell_volume, sphere
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomics_core.rings import mask_volume, ring_masks, voi_t_mask
+from radiomics_core.imaging.rings import mask_volume, ring_masks, voi_t_mask
 
 RINGS = (1, 2, 3, 4, 5, 10, 15)
 

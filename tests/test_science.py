@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiomics_core.cohort import CohortConfig, read_cohort
-from radiomics_core.cohort_features import cohort_feature_matrices
-from radiomics_core.evaluation import evaluate
-from radiomics_core.features import ExtractionParams
-from radiomics_core.modeling import fit_task_models
-from radiomics_core.synthetic import DemoConfig, write_demo_cohort
-from radiomics_core.tasks import TASKS, assign_splits
+from radiomics_core.cohorts.layouts import CohortConfig, read_cohort
+from radiomics_core.features.cohort import cohort_feature_matrices
+from radiomics_core.evaluation.metrics import evaluate
+from radiomics_core.features.extraction import ExtractionParams
+from radiomics_core.modeling.fitting import fit_task_models
+from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
+from radiomics_core.tasks.config import preset, assign_splits
+from radiomics_core.tasks.selection import select_cases
 from warehouse import records
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ def cohort_features(tmp_path_factory):
 
 
 def _test_aucs(matrices, clinical, labels, seed=0):
-    task = replace(TASKS["grade"], classifiers=("logistic",))  # the thesis' classifier: one AUC per model
+    task = replace(preset("grade"), classifiers=("logistic",))  # the thesis' classifier: one AUC per model
     splits = assign_splits(labels, task)
     models = fit_task_models(task, labels, splits, matrices, clinical)
     metrics = evaluate("grade", models, labels, splits)["model_metrics"]
@@ -40,7 +41,7 @@ def _test_aucs(matrices, clinical, labels, seed=0):
 
 def test_close_rings_beat_voi_t_and_wide_rings_rank_lower(cohort_features):
     matrices, clinical = cohort_features
-    labels = TASKS["grade"].labels(clinical)
+    labels = select_cases(preset("grade"), clinical).labels
     auc = _test_aucs(matrices, clinical, labels)
     combined = auc.xs("Combined", level="model")
     voi_t = auc.loc[("VOI_T", np.nan)] if ("VOI_T", np.nan) in auc.index else auc.xs("VOI_T", level="model").iloc[0]
@@ -51,7 +52,7 @@ def test_close_rings_beat_voi_t_and_wide_rings_rank_lower(cohort_features):
 
 def test_shuffled_labels_give_chance_auc(cohort_features):
     matrices, clinical = cohort_features
-    labels = TASKS["grade"].labels(clinical)
+    labels = select_cases(preset("grade"), clinical).labels
     subset = {0.0: matrices[0.0], 3.0: matrices[3.0]}
     aucs = []
     for seed in range(3):

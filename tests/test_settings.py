@@ -7,8 +7,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from orchestration.cli import main
+from cli.main import main
 from orchestration.resources import PipelineResource, settings_path
+from radiomics_core.settings import Ring
 from tests.builders import write_ucsf_cohort
 from warehouse import queries
 
@@ -45,7 +46,7 @@ def test_adding_a_sequence_extracts_it_for_every_patient(project):
     saved = PipelineResource.load(settings_path(data))
     assert saved.sequences == ["FLAIR", "T2"] and saved.params == "demo" and saved.rings_mm == [1.0]
     features = queries.table(data / "warehouse", "features")
-    current = features[features.params_hash == saved.feature_identity()]
+    current = features[features.feature_identity == saved.settings.feature_identity]
     assert {(p, s) for p, s in zip(current.patient_id, current.sequence)} == {
         (p, s) for p in PATIENTS for s in ("FLAIR", "T2")}
 
@@ -56,7 +57,7 @@ def test_a_changed_parameter_file_recomputes_each_patient_once(project, tmp_path
     assert _ring_runs(data) == {p: 1 for p in PATIENTS}
     assert run() == 0  # nothing changed: nothing recomputed
     assert _ring_runs(data) == {p: 1 for p in PATIENTS}
-    params = yaml.safe_load(resources.files("radiomics_core.params").joinpath("demo.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load(resources.files("radiomics_core.features.params").joinpath("demo.yaml").read_text(encoding="utf-8"))
     params["setting"]["binWidth"] = 0.2
     changed = tmp_path / "coarser.yaml"
     changed.write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -64,6 +65,6 @@ def test_a_changed_parameter_file_recomputes_each_patient_once(project, tmp_path
     assert _ring_runs(data) == {p: 2 for p in PATIENTS}
     assert run() == 0
     assert _ring_runs(data) == {p: 2 for p in PATIENTS}
-    identity = PipelineResource.load(settings_path(data)).feature_identity()
-    tables = queries.feature_matrix(data / "warehouse", 1.0, identity)
+    identity = PipelineResource.load(settings_path(data)).settings.feature_identity
+    tables = queries.feature_matrix(data / "warehouse", Ring.of(1), identity)
     assert sorted(tables.index) == PATIENTS

@@ -11,7 +11,7 @@ from dashboard.audit import AuditLog
 from dashboard.deidentify import Pseudonyms, load_or_create_key, sync_view
 from dashboard.settings import load_settings, oidc_providers
 from dashboard.users import UsersFile
-from orchestration import cli
+from cli.main import main as cli_main
 from warehouse import queries
 from warehouse.schema import TABLES
 from warehouse.store import Warehouse
@@ -58,7 +58,7 @@ def test_passwords_are_stored_hashed_and_verified(tmp_path):
 def test_users_add_reads_the_password_and_allows_the_first_user(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
     warehouse = tmp_path / "data" / "warehouse"
-    assert cli.main(["users", "add", "alice", "--warehouse", str(warehouse), "--password-stdin"]) == 0
+    assert cli_main(["users", "add", "alice", "--warehouse", str(warehouse), "--password-stdin"]) == 0
     assert UsersFile(tmp_path / "data" / "dashboard-users").verify("alice", "a long password")
     assert load_settings(warehouse).is_allowed("alice")
 
@@ -73,7 +73,7 @@ def test_dashboard_refuses_a_public_host_without_login(tmp_path, monkeypatch, ca
     _isolated(tmp_path, monkeypatch)
     started = []
     monkeypatch.setattr("subprocess.call", lambda command: started.append(command) or 0)
-    assert cli.main(["dashboard", "--warehouse", str(tmp_path / "data" / "warehouse"), "--host", "0.0.0.0"]) != 0
+    assert cli_main(["dashboard", "--warehouse", str(tmp_path / "data" / "warehouse"), "--host", "0.0.0.0"]) != 0
     error = capsys.readouterr().err
     assert "refusing to serve the dashboard on 0.0.0.0 without a login" in error
     assert "glioma-rings users add" in error and "[auth]" in error and "--no-auth" in error
@@ -85,9 +85,9 @@ def test_dashboard_defaults_to_loopback_and_no_auth_is_loud(tmp_path, monkeypatc
     started = []
     monkeypatch.setattr("subprocess.call", lambda command: started.append(command) or 0)
     warehouse = str(tmp_path / "data" / "warehouse")
-    assert cli.main(["dashboard", "--warehouse", warehouse]) == 0
+    assert cli_main(["dashboard", "--warehouse", warehouse]) == 0
     assert started[-1][started[-1].index("--server.address") + 1] == "127.0.0.1"
-    assert cli.main(["dashboard", "--warehouse", warehouse, "--host", "0.0.0.0", "--no-auth"]) == 0
+    assert cli_main(["dashboard", "--warehouse", warehouse, "--host", "0.0.0.0", "--no-auth"]) == 0
     assert "WARNING: --no-auth" in capsys.readouterr().err
     assert "--no-auth" in started[-1][started[-1].index("--"):]
 
@@ -98,7 +98,7 @@ def test_dashboard_serves_a_public_host_once_a_user_exists(tmp_path, monkeypatch
     monkeypatch.setattr("subprocess.call", lambda command: started.append(command) or 0)
     warehouse = tmp_path / "data" / "warehouse"
     UsersFile(tmp_path / "data" / "dashboard-users").set_password("alice", "correct horse")
-    assert cli.main(["dashboard", "--warehouse", str(warehouse), "--host", "0.0.0.0"]) == 0
+    assert cli_main(["dashboard", "--warehouse", str(warehouse), "--host", "0.0.0.0"]) == 0
     assert started
 
 
@@ -115,7 +115,7 @@ def _warehouse(root) -> Warehouse:
             "biopsy_prior_to_imaging": [False], "brats21_id": [None]}))
         warehouse.write_partition("features", f"{patient}__T", pd.DataFrame({
             "patient_id": [patient] * 2, "ring_mm": [0.0] * 2, "sequence": ["T1"] * 2, "feature": ["a", "b"],
-            "value": [1.0, 2.0], "params_hash": ["h"] * 2, "pyradiomics_version": ["3.0.1"] * 2}))
+            "value": [1.0, 2.0], "feature_identity": ["h"] * 2, "pyradiomics_version": ["3.0.1"] * 2}))
     warehouse.write_partition("case_issues", "UCSF-PDGM-0117", pd.DataFrame({
         "patient_id": ["UCSF-PDGM-0117"], "stage": ["ingest"], "path": ["/cohort/UCSF-PDGM-0117_nifti/UCSF-PDGM-117_FLAIR.nii.gz"],
         "kind": ["unreadable_file"], "severity": ["error"], "message": ["UCSF-PDGM-117_FLAIR.nii.gz is truncated"],

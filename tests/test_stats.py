@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from radiomics_core.stats import auc_ci, delong_test
+from radiomics_core.evaluation.stats import auc_ci, delong_test
 
 
 def pairwise_delong(y, scores):

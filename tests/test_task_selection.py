@@ -8,10 +8,10 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from radiomics_core.cohort import CohortConfig, read_cohort
-from radiomics_core.cohort_selection import NO_LABEL, SELECTED, select_cases
-from radiomics_core.synthetic import METADATA_FILE, METADATA_HEADER
-from radiomics_core.tasks import TASKS, assign_splits, is_follow_up, load_task, task_from_dict
+from radiomics_core.cohorts.layouts import CohortConfig, read_cohort
+from radiomics_core.tasks.selection import NO_LABEL, SELECTED, select_cases
+from radiomics_core.cohorts.synthetic import METADATA_FILE, METADATA_HEADER
+from radiomics_core.tasks.config import preset, assign_splits, is_follow_up, load_task, task_from_dict
 from tests.builders import write_brats_case, write_ucsf_case
 from warehouse import queries, records
 from warehouse.store import Warehouse
@@ -97,7 +97,7 @@ def test_the_clinical_table_keeps_the_fields_the_rules_read(warehouse_tables):
 
 def test_grade_preset_selects_adult_preoperative_diffuse_gliomas_once_per_subject(warehouse_tables):
     clinical, patients = warehouse_tables
-    unbalanced = select_cases(replace(TASKS["grade"], balance_seed=None), clinical, patients)
+    unbalanced = select_cases(replace(preset("grade"), balance_seed=None), clinical, patients)
     assert unbalanced.labels.to_dict() == GRADE_ELIGIBLE
     why = unbalanced.decisions.set_index("patient_id").reason
     assert why["UCSF-PDGM-0005"] == "younger than 18"
@@ -110,16 +110,16 @@ def test_grade_preset_selects_adult_preoperative_diffuse_gliomas_once_per_subjec
     assert why[list(GRADE_ELIGIBLE)].isna().all()
 
     # The preset balances the classes as the thesis did: every WHO 2-3 case, as many WHO 4 ones.
-    balanced = select_cases(TASKS["grade"], clinical, patients)
+    balanced = select_cases(preset("grade"), clinical, patients)
     assert balanced.labels.value_counts().to_dict() == {0: 3, 1: 3}
     assert set(balanced.labels.index) <= set(GRADE_ELIGIBLE)
-    assert balanced.labels.equals(TASKS["grade"].labels(clinical[clinical.patient_id != UNUSABLE]))
+    assert balanced.labels.equals(select_cases(preset("grade"), clinical[clinical.patient_id != UNUSABLE]).labels)
     _assert_flow_adds_up(balanced, len(patients))
 
 
 def test_mgmt_preset_selects_idh_wildtype_glioblastomas_with_known_status(warehouse_tables):
     clinical, patients = warehouse_tables
-    selection = select_cases(TASKS["mgmt"], clinical, patients)
+    selection = select_cases(preset("mgmt"), clinical, patients)
     assert selection.labels.to_dict() == MGMT_SELECTED
     why = selection.decisions.set_index("patient_id").reason
     assert why["UCSF-PDGM-0004"] == "diagnosis Astrocytoma, IDH-mutant"
@@ -139,7 +139,7 @@ def _assert_flow_adds_up(selection, exams: int):
         assert out.equals(flow[flow.step == step + 1].set_index("label_class").n_in), step
     final = flow[flow.step == last].set_index("label_class")
     assert final.criterion.eq(SELECTED).all() and final.n_excluded.eq(0).all() and final.loc[NO_LABEL, "n_in"] == 0
-    names = dict(enumerate(TASKS[flow.task.iloc[0]].class_names))
+    names = dict(enumerate(preset(flow.task.iloc[0]).class_names))
     assert final.n_in.drop(NO_LABEL).to_dict() == {names[k]: v for k, v in selection.labels.value_counts().items()}
     left = selection.decisions.dropna(subset=["step"]).groupby("step").size()
     excluded = flow.groupby("step").n_excluded.sum()
@@ -158,7 +158,7 @@ def _subject(patient_id: str, clinical: pd.DataFrame) -> str:
 @pytest.mark.parametrize("name", ["grade", "mgmt"])
 def test_no_subject_is_in_both_train_and_test(warehouse_tables, name):
     clinical, patients = warehouse_tables
-    task = replace(TASKS[name], balance_seed=None, test_fraction=0.5)  # a test share even with 2 per class
+    task = replace(preset(name), balance_seed=None, test_fraction=0.5)  # a test share even with 2 per class
     split = assign_splits(select_cases(task, clinical, patients).labels, task)
     subjects = pd.Series([_subject(p, clinical) for p in split.index], index=split.index)
     assert set(split) == {"train", "test"}
@@ -174,10 +174,10 @@ def test_no_subject_is_in_both_train_and_test(warehouse_tables, name):
 def test_a_task_file_is_the_preset_format_and_misspelled_keys_are_refused(tmp_path):
     from importlib import resources
 
-    text = resources.files("radiomics_core.task_presets").joinpath("mgmt.yaml").read_text(encoding="utf-8")
+    text = resources.files("radiomics_core.tasks.presets").joinpath("mgmt.yaml").read_text(encoding="utf-8")
     mine = tmp_path / "mgmt-any-age.yaml"
     mine.write_text(text.replace("min_age: 18", "min_age: null"), encoding="utf-8")
-    assert load_task(str(mine)) == replace(TASKS["mgmt"], min_age=None)
+    assert load_task(str(mine)) == replace(preset("mgmt"), min_age=None)
     with pytest.raises(ValueError, match="unknown include keys"):
         task_from_dict({"name": "x", "label": {"column": "a", "classes": [{"values": [0]}, {"values": [1]}]},
                         "include": {"min_ages": 18}})
@@ -186,22 +186,23 @@ def test_a_task_file_is_the_preset_format_and_misspelled_keys_are_refused(tmp_pa
 def test_run_with_a_task_file_uses_it_for_that_task_and_the_preset_for_the_other(tmp_path):
     from importlib import resources
 
-    from orchestration.cli import _pipeline, build_parser
+    from cli.main import build_parser
+    from cli.project import pipeline_settings
 
-    text = resources.files("radiomics_core.task_presets").joinpath("grade.yaml").read_text(encoding="utf-8")
+    text = resources.files("radiomics_core.tasks.presets").joinpath("grade.yaml").read_text(encoding="utf-8")
     unbalanced = tmp_path / "grade-unbalanced.yaml"
     # The preset without its balance section (its two lines): every eligible case is kept.
     unbalanced.write_text("\n".join(line for line in text.splitlines() if not line.startswith(("balance:", "  seed: 0 "))),
                           encoding="utf-8")
     args = build_parser().parse_args(["run", str(tmp_path), "--data-dir", str(tmp_path / "data"),
                                       "--task-file", str(unbalanced)])
-    pipeline = _pipeline(args)
-    assert pipeline.task("grade").balance_seed is None and TASKS["grade"].balance_seed == 0
-    assert pipeline.task("mgmt") == replace(TASKS["mgmt"], classifiers=pipeline.task("mgmt").classifiers)
-    assert type(pipeline).load(pipeline.save(tmp_path / "settings.yaml")).task("grade").balance_seed is None
+    pipeline = pipeline_settings(args)
+    assert pipeline.settings.task("grade").balance_seed is None and preset("grade").balance_seed == 0
+    assert pipeline.settings.task("mgmt") == replace(preset("mgmt"), classifiers=pipeline.settings.task("mgmt").classifiers)
+    assert type(pipeline).load(pipeline.settings.save(tmp_path / "settings.yaml")).settings.task("grade").balance_seed is None
 
     other = tmp_path / "idh.yaml"
     other.write_text(text.replace("name: grade", "name: idh"), encoding="utf-8")
     args = build_parser().parse_args(["run", str(tmp_path), "--task-file", str(other)])
     with pytest.raises(ValueError, match="its name is one of grade, mgmt"):
-        _pipeline(args)
+        pipeline_settings(args)

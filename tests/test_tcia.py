@@ -10,8 +10,8 @@ import pytest
 from orchestration.assets.tcia import tcia_series
 from orchestration.resources import PipelineResource, TciaResource
 from orchestration.sensors import tcia_release_sensor, tcia_sensor
-from radiomics_core.imageio import read_image
-from radiomics_core.tcia import RetryPolicy, Series, TciaClient, TciaError
+from radiomics_core.files.images import read_image
+from radiomics_core.tcia.client import RetryPolicy, Series, TciaClient, TciaError
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 from warehouse import queries
 
@@ -198,8 +198,8 @@ def test_a_failed_poll_keeps_the_cursor(tmp_path):
 def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
     import SimpleITK as sitk
 
-    from radiomics_core.cohort import read_cohort
-    from radiomics_core.dicom_cases import series_volume
+    from radiomics_core.cohorts.layouts import read_cohort
+    from radiomics_core.tcia.dicom_cases import series_volume
 
     state, base_url = nbia
     cohort, segs = tmp_path / "cohort", tmp_path / "segs"

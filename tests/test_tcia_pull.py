@@ -2,9 +2,9 @@
 
 import SimpleITK as sitk
 
-from orchestration.cli import main
-from radiomics_core.cohort import read_cohort
-from radiomics_core.dicom_cases import series_volume
+from cli.main import main
+from radiomics_core.cohorts.layouts import read_cohort
+from radiomics_core.tcia.dicom_cases import series_volume
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 
 DESCRIPTIONS = ["AX T1 POST GD", "AX T1", "AX T2 FSE", "AX FLAIR", "3-PLANE LOC"]  # the localizer is skipped
@@ -83,7 +83,7 @@ def test_a_killed_pull_leaves_no_staging_folder_behind_the_next_one(tmp_path, ca
         flair = f"{ROOT}.3.1003"
         shutil.rmtree(patient / flair)
         subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                        "from radiomics_core.atomic_files import make_temp_dir; from radiomics_core.tcia import staging_prefix; "
+                        "from radiomics_core.files.atomic import make_temp_dir; from radiomics_core.tcia.client import staging_prefix; "
                         "(make_temp_dir(sys.argv[1], staging_prefix()) / '00000001.dcm').write_bytes(b'half')",
                         str(patient)], check=True)
         old = patient / ".download-0123456789abcdef"  # unnamed, untouched for an hour

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import (
+from radiomics_core.modeling.fitting import fit_task_models
+from radiomics_core.tasks.config import (
     MIN_TEST_PER_CLASS,
     MIN_TRAIN_PER_CLASS,
-    TASKS,
+    preset,
     TOO_FEW_CASES,
     TooFewCases,
     assign_splits,
@@ -35,7 +35,7 @@ def _task_data(per_class: int, seed: int = 0):
 @pytest.mark.parametrize("name", ["grade", "mgmt"])
 @pytest.mark.parametrize("classifier", ["logistic", "random_forest", "svm"])
 def test_the_documented_minimum_fits_and_one_less_is_refused_before_sklearn(name, classifier):
-    task = replace(TASKS[name], classifiers=(classifier,))
+    task = replace(preset(name), classifiers=(classifier,))
     need = cases_needed_per_class(task)
     labels, matrices, clinical = _task_data(need)
     splits = assign_splits(labels, task)
@@ -52,7 +52,7 @@ def test_the_documented_minimum_fits_and_one_less_is_refused_before_sklearn(name
 
 
 def test_a_classifier_short_of_cases_is_left_out_with_its_reason_and_the_others_fit():
-    task = replace(TASKS["grade"], classifiers=("logistic", "svm", "random_forest"))
+    task = replace(preset("grade"), classifiers=("logistic", "svm", "random_forest"))
     need = cases_needed_per_class(task)  # the least demanding classifiers' minimum
     assert need < cases_needed_per_class(task, "svm")
     labels, matrices, clinical = _task_data(need)
@@ -68,21 +68,21 @@ def test_a_classifier_short_of_cases_is_left_out_with_its_reason_and_the_others_
 
 def test_minimums_follow_the_split_ratio():
     # 7:3 and 8:2 both put 1 of 4 in test and leave 3 in train.
-    assert cases_needed_per_class(TASKS["grade"]) == 4 and cases_needed_per_class(TASKS["mgmt"]) == 4
+    assert cases_needed_per_class(preset("grade")) == 4 and cases_needed_per_class(preset("mgmt")) == 4
     assert MIN_TEST_PER_CLASS == 1
 
 
 def test_the_reason_counts_usable_cases_per_class_and_split():
     labels = pd.Series([1, 1, 1, 0], index=["a", "b", "c", "d"])
     splits = pd.Series(["train", "train", "test", "train"], index=labels.index)
-    reason = too_few_cases_reason(TASKS["grade"], labels, splits)
+    reason = too_few_cases_reason(preset("grade"), labels, splits)
     assert "1 WHO 2-3 (1 train / 0 test), 3 WHO 4 (2 train / 1 test)" in reason
 
 
 def _run_on_cohort(n: int, tmp_path, monkeypatch, capsys) -> tuple[int, str, str]:
     """``glioma-rings run`` (demo parameters, one ring) on an ``n``-case UCSF cohort: its exit
     status, standard output and standard error."""
-    from orchestration.cli import main
+    from cli.main import main
     from tests.builders import write_ucsf_cohort
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from orchestration.resources import PipelineResource, settings_path
-from radiomics_core.synthetic import DemoPatient, write_metadata_csv
+from radiomics_core.cohorts.synthetic import DemoPatient, write_metadata_csv
 from tests.builders import demo_patient, write_ucsf_case, write_ucsf_cohort
 from tests.fake_nbia import ROOT, FakeNbiaServer, NbiaSeries, NbiaState
 from warehouse import queries
@@ -82,7 +82,7 @@ def dev(tmp_path_factory, nbia):
            "GLIOMA_RINGS_TCIA_POLL_SECONDS": "5"}
     for name in ("GLIOMA_RINGS_TCIA_COHORT", "GLIOMA_RINGS_TCIA_SEGMENTATIONS"):
         env.pop(name, None)
-    cli = [sys.executable, "-m", "orchestration.cli"]
+    cli = [sys.executable, "-m", "cli"]
     subprocess.run([*cli, "run", str(cohort), "--data-dir", str(data), "--params", "demo", "--rings", "1",
                     "--task", "grade", "--workers", "2"], env=env, check=True, capture_output=True, timeout=600)
     ports = {"dagster": _free_port(), "dashboard": _free_port()}
@@ -171,8 +171,8 @@ def test_new_cases_reach_the_models_on_their_own(dev, nbia):
             mine = features[features.patient_id == patient]
             assert set(mine.ring_mm) == {0.0, 1.0}
             # The case got the project's settings: the same identity and sequences as the others.
-            assert set(mine.params_hash) == {dev["pipeline"].feature_identity()}
-            assert set(mine.sequence) == set(dev["pipeline"].stored_sequences())
+            assert set(mine.feature_identity) == {dev["pipeline"].settings.feature_identity}
+            assert set(mine.sequence) == set(dev["pipeline"].settings.stored_sequences)
             runs = [r for r in instance.get_runs() if patient in (r.tags.get("dagster/partition", "")
                                                                  + r.tags.get("dagster/asset_partition_range_start", ""))]
             assert len(runs) == 2, patient  # the patient's assets, then all of its rings
@@ -292,7 +292,7 @@ def test_a_public_dashboard_host_leaves_the_dagster_ui_on_loopback(dev):
 
 
 def test_a_public_dashboard_host_without_login_is_refused(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "orchestration.cli", "dev", str(tmp_path / "cohort"),
+    result = subprocess.run([sys.executable, "-m", "cli", "dev", str(tmp_path / "cohort"),
                              "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0"],
                             env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}, capture_output=True,
                             text=True, timeout=120)

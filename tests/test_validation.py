@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from orchestration.cli import main
-from radiomics_core.cohort import read_cohort
-from radiomics_core.validation import validate_cohort
+from cli.main import main
+from radiomics_core.cohorts.layouts import read_cohort
+from radiomics_core.cohorts.validation import validate_cohort
 from tests.builders import write_ucsf_cohort, write_volume
 from tests.corruptions import CORRUPTIONS, case_file, edit_clinical
 
@@ -96,7 +96,7 @@ def test_manifest_ids_that_partition_keys_reject_are_made_safe(tmp_path):
         write_volume(volumes["tumor_segmentation"], tmp_path / f"c{k}" / "seg.nii.gz")
         rows.append({"patient_id": source_id, "FLAIR": f"c{k}/flair.nii.gz", "seg": f"c{k}/seg.nii.gz"})
     write_manifest(tmp_path, rows)
-    from radiomics_core.cohort import CohortConfig
+    from radiomics_core.cohorts.layouts import CohortConfig
     cohort = read_cohort(tmp_path, CohortConfig(sequences=("FLAIR",)))
     keys = [c.patient_id for c in cohort.cases]
     assert len(set(keys)) == 4
@@ -111,7 +111,7 @@ def test_manifest_path_escaping_the_cohort_is_refused(tmp_path):
     write_volume(volumes["FLAIR"], tmp_path / "outside" / "flair.nii.gz")
     write_volume(volumes["tumor_segmentation"], tmp_path / "cohort" / "seg.nii.gz")
     write_manifest(tmp_path / "cohort", [{"patient_id": "p1", "FLAIR": "../outside/flair.nii.gz", "seg": "seg.nii.gz"}])
-    from radiomics_core.cohort import CohortConfig
+    from radiomics_core.cohorts.layouts import CohortConfig
     report = validate_cohort(read_cohort(tmp_path / "cohort", CohortConfig(sequences=("FLAIR",))))
     assert _kinds(report, "p1") == ["unsafe_path"]
     assert report.usable == []
@@ -133,4 +133,4 @@ def test_ingest_cli_exits_non_zero_when_no_case_is_usable(cohort_dir, capsys):
 def test_run_refuses_a_ring_that_is_not_a_positive_distance(cohort_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     assert main(["run", str(cohort_dir), "--rings", "1,-2", "--data-dir", str(tmp_path / "data")]) == 2
-    assert "rings [-2.0] mm: a ring's distance must be a positive number of mm" in capsys.readouterr().err
+    assert "rings_mm: ring '-2' mm: a ring's distance must be a positive number of mm" in capsys.readouterr().err

@@ -13,7 +13,7 @@ ROWS = 50
 def _feature_rows(patient: str, value: float) -> pd.DataFrame:
     return pd.DataFrame({"patient_id": patient, "ring_mm": 0.0, "sequence": "FLAIR",
                          "feature": [f"f{i}" for i in range(ROWS)], "value": value,
-                         "params_hash": "h", "pyradiomics_version": "3.0.1"})
+                         "feature_identity": "h", "pyradiomics_version": "3.0.1"})
 
 
 def test_a_new_warehouse_has_every_table_empty(tmp_path):
@@ -32,8 +32,8 @@ def test_rewriting_a_partition_replaces_its_rows(tmp_path):
 
 def test_rows_missing_a_column_are_refused(tmp_path):
     warehouse = Warehouse(tmp_path).initialize()
-    with pytest.raises(ValueError, match="params_hash"):
-        warehouse.write_partition("features", "p", _feature_rows("p", 1.0).drop(columns="params_hash"))
+    with pytest.raises(ValueError, match="feature_identity"):
+        warehouse.write_partition("features", "p", _feature_rows("p", 1.0).drop(columns="feature_identity"))
 
 
 def test_a_missing_warehouse_is_reported(tmp_path):
@@ -54,3 +54,21 @@ def test_a_warehouse_of_an_older_schema_gains_the_new_columns_and_keeps_its_rows
     Warehouse(tmp_path).initialize()
     frame = queries.table(warehouse.root, "features")
     assert "pyradiomics_version" in frame and len(frame) == ROWS and frame.pyradiomics_version.isna().all()
+
+
+def test_a_version_3_warehouse_keeps_its_feature_rows_under_the_renamed_identity_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from warehouse.store import partition_file_name
+
+    warehouse = Warehouse(tmp_path).initialize()
+    old = pa.table({"patient_id": ["p", "p"], "ring_mm": [0.0, 0.0], "sequence": ["T1c", "T1c"],
+                    "feature": ["a", "b"], "value": [1.0, 2.0], "params_hash": ["h", "h"],
+                    "pyradiomics_version": ["3.0.1", "3.0.1"]})
+    pq.write_table(old, warehouse.table_dir("features") / partition_file_name("p__T"))
+    warehouse.database.unlink()  # what a version-3 warehouse looks like to this code: views not current
+    Warehouse(tmp_path).initialize()
+    rows = queries.table(tmp_path, "features")
+    assert rows.feature_identity.tolist() == ["h", "h"] and rows.value.tolist() == [1.0, 2.0]
+    assert "params_hash" not in pq.read_schema(warehouse.table_dir("features") / partition_file_name("p__T")).names

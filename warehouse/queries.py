@@ -11,6 +11,7 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from radiomics_core.settings import Ring
 from warehouse.schema import TABLES
 from warehouse.store import Warehouse, partition_file_name
 
@@ -73,7 +74,7 @@ def feature_values(root: Path, wanted: list[tuple[float, str, str]],
         return pd.DataFrame(columns=["patient_id", "ring_mm", "sequence", "feature", "value"])
     condition = " OR ".join(["(ring_mm = ? AND sequence = ? AND feature = ?)"] * len(wanted))
     params = [value for ring, sequence, feature in wanted for value in (float(ring), sequence, feature)]
-    files = _partition_files(root, "features", {_ring_key(ring) for ring, _, _ in wanted}, patients)
+    files = _partition_files(root, "features", {Ring(ring).key for ring, _, _ in wanted}, patients)
     source = "read_parquet(?, union_by_name = true)" if files else "features"
     sql = f"SELECT patient_id, ring_mm, sequence, feature, value FROM {source} WHERE ({condition})"
     if patients is not None:
@@ -92,24 +93,19 @@ def ring_volumes(root: Path, patient_id: str) -> pd.DataFrame:
                            ([files] if files else []) + [patient_id]).df()
 
 
-def _ring_key(ring_mm: float) -> str:
-    return "T" if float(ring_mm) == 0 else f"{float(ring_mm):g}"
-
-
 def _partition_files(root: Path, table: str, rings: set[str] | None, patients: list[str] | None) -> list[str]:
     """The files of a patient x ring table for these rings and patients, found by name, or [] to
     scan the whole table.
 
-    The pipeline keys these partitions ``<patient>__<ring>`` (ring ``T`` = VOI_T, else the mm as
-    ``%g``). On a large cohort opening a file costs more than reading it, so a page that needs
+    The pipeline keys these partitions ``Ring.warehouse_key``. On a large cohort opening a file costs more than reading it, so a page that needs
     one ring, or one patient, opens only those files.
     """
     folder = Warehouse(Path(root)).table_dir(table)
     if patients is not None and rings is not None:
-        names = [partition_file_name(f"{p}__{r}") for p in patients for r in rings]
+        names = [partition_file_name(Ring.from_key(r).warehouse_key(p)) for p in patients for r in rings]
         return [str(folder / n) for n in names if (folder / n).exists()]
     files: list[str] = []
-    patterns = ([f"*__{r}.parquet" for r in rings] if rings is not None
+    patterns = ([f"*{partition_file_name(Ring.from_key(r).warehouse_key(''))}" for r in rings] if rings is not None
                 else [f"{glob_escape(partition_file_name(p).removesuffix('.parquet'))}__*.parquet"
                       for p in patients or []])
     for pattern in patterns:
@@ -120,13 +116,13 @@ def _partition_files(root: Path, table: str, rings: set[str] | None, patients: l
     return files
 
 
-def feature_matrix(root: Path, ring_mm: float, params_hash: str | None = None,
+def feature_matrix(root: Path, ring: Ring, feature_identity: str | None = None,
                    sequences: list[str] | None = None) -> pd.DataFrame:
-    """Wide features of one VOI (ring 0 = VOI_T): one row per patient, columns ``sequence__feature``;
-    only rows stored under ``params_hash`` and of ``sequences`` when given."""
+    """Wide features of one VOI (``ring``, VOI_T included): one row per patient, columns ``sequence__feature``;
+    only rows stored under ``feature_identity`` and of ``sequences`` when given."""
     sql = ("SELECT patient_id, sequence || '__' || feature AS column, value FROM features "
-           "WHERE ring_mm = ?" + (" AND params_hash = ?" if params_hash else ""))
-    params = [float(ring_mm)] + ([params_hash] if params_hash else [])
+           "WHERE ring_mm = ?" + (" AND feature_identity = ?" if feature_identity else ""))
+    params = [ring.mm] + ([feature_identity] if feature_identity else [])
     if sequences:
         sql += " AND sequence IN (" + ", ".join("?" for _ in sequences) + ")"
         params += list(sequences)
@@ -149,22 +145,22 @@ def last_update(root: Path) -> float | None:
     return max((p.stat().st_mtime for p in files), default=None)
 
 
-def extracted_sequences(root: Path, params_hash: str) -> dict[tuple[str, float], set[str]]:
-    """(patient_id, ring_mm) -> the sequences whose features are stored under ``params_hash``."""
+def extracted_sequences(root: Path, feature_identity: str) -> dict[tuple[str, float], set[str]]:
+    """(patient_id, ring_mm) -> the sequences whose features are stored under ``feature_identity``."""
     with read_only(root) as con:
-        rows = con.execute("SELECT DISTINCT patient_id, ring_mm, sequence FROM features WHERE params_hash = ?",
-                           [params_hash]).fetchall()
+        rows = con.execute("SELECT DISTINCT patient_id, ring_mm, sequence FROM features WHERE feature_identity = ?",
+                           [feature_identity]).fetchall()
     stored: dict[tuple[str, float], set[str]] = {}
     for patient, ring, sequence in rows:
         stored.setdefault((patient, float(ring)), set()).add(sequence)
     return stored
 
 
-def extracted_partitions(root: Path, params_hash: str) -> set[tuple[str, float]]:
+def extracted_partitions(root: Path, feature_identity: str) -> set[tuple[str, float]]:
     """(patient_id, ring_mm) pairs whose features are stored for these extraction parameters."""
     with read_only(root) as con:
-        rows = con.execute("SELECT DISTINCT patient_id, ring_mm FROM features WHERE params_hash = ?",
-                           [params_hash]).fetchall()
+        rows = con.execute("SELECT DISTINCT patient_id, ring_mm FROM features WHERE feature_identity = ?",
+                           [feature_identity]).fetchall()
     return {(patient, float(ring)) for patient, ring in rows}
 
 

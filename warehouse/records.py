@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from radiomics_core.cohort import Case
-from radiomics_core.features import CaseFeatures
-from radiomics_core.issues import CaseIssue
-from radiomics_core.rings import RingVolume
+from radiomics_core.cohorts.layouts import Case
+from radiomics_core.features.extraction import CaseFeatures
+from radiomics_core.cohorts.issues import CaseIssue
+from radiomics_core.imaging.rings import RingVolume
 from warehouse.schema import TABLES
 
 
@@ -47,12 +47,11 @@ def ring_volume_rows(patient_id: str, volume: RingVolume) -> pd.DataFrame:
                           "volume_mm3": volume.volume_mm3, "status": volume.status}])
 
 
-def feature_rows(patient_id: str, result: CaseFeatures, identity: str | None = None) -> pd.DataFrame:
-    """Long feature rows; ``identity`` (default: the parameters' hash) is stored as ``params_hash``
-    and names every setting that produced the values."""
-    identity = identity or result.params_hash
+def feature_rows(patient_id: str, result: CaseFeatures, identity: str) -> pd.DataFrame:
+    """Long feature rows; ``identity`` (``Settings.feature_identity``) is stored as
+    ``feature_identity`` and names every setting that produced the values."""
     return pd.DataFrame([{"patient_id": patient_id, "ring_mm": r.ring_mm, "sequence": r.sequence,
-                          "feature": r.feature, "value": r.value, "params_hash": identity,
+                          "feature": r.feature, "value": r.value, "feature_identity": identity,
                           "pyradiomics_version": result.pyradiomics_version} for r in result.rows],
-                        columns=["patient_id", "ring_mm", "sequence", "feature", "value", "params_hash",
+                        columns=["patient_id", "ring_mm", "sequence", "feature", "value", "feature_identity",
                                  "pyradiomics_version"])

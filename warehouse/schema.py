@@ -9,7 +9,15 @@ whenever a table's columns change.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# Columns renamed by a schema version, table -> {old name: new name}. ``Warehouse.initialize``
+# rewrites each stored file that still has an old name once, keeping its rows.
+RENAMED_COLUMNS: dict[str, dict[str, str]] = {
+    # Version 4: the column holds the settings' feature identity (radiomics_core.settings), not
+    # the parameters' hash.
+    "features": {"params_hash": "feature_identity"},
+}
 
 # table -> ordered (column, DuckDB type)
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -20,7 +28,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "clinical": (
         ("patient_id", "VARCHAR"), ("sex", "VARCHAR"), ("age", "DOUBLE"), ("who_grade", "INTEGER"),
         ("mgmt_methylated", "BOOLEAN"), ("idh", "VARCHAR"), ("raw_json", "VARCHAR"),
-        # What the task rules read (radiomics_core.cohort_selection): WHO 2021 diagnosis as written,
+        # What the task rules read (radiomics_core.tasks.selection): WHO 2021 diagnosis as written,
         # a biopsy before this exam (not preoperative), the subject's BraTS 2021 case id.
         ("diagnosis", "VARCHAR"), ("biopsy_prior_to_imaging", "BOOLEAN"), ("brats21_id", "VARCHAR"),
     ),
@@ -35,16 +43,16 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "features": (
         ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"), ("feature", "VARCHAR"),
-        ("value", "DOUBLE"), ("params_hash", "VARCHAR"), ("pyradiomics_version", "VARCHAR"),
+        ("value", "DOUBLE"), ("feature_identity", "VARCHAR"), ("pyradiomics_version", "VARCHAR"),
     ),
     "splits": (("task", "VARCHAR"), ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("split", "VARCHAR")),
     # Which exams entered the task and why the others did not, per step and class (CONSORT-style):
-    # radiomics_core.cohort_selection.select_cases, the same call the labels come from.
+    # radiomics_core.tasks.selection.select_cases, the same call the labels come from.
     "selection_flow": (
         ("task", "VARCHAR"), ("step", "INTEGER"), ("criterion", "VARCHAR"), ("reason", "VARCHAR"),
         ("label_class", "VARCHAR"), ("n_in", "INTEGER"), ("n_excluded", "INTEGER"), ("n_out", "INTEGER"),
     ),
-    # Every model table has a row per classifier (radiomics_core.selection.CLASSIFIERS): the same
+    # Every model table has a row per classifier (radiomics_core.tasks.config.CLASSIFIERS): the same
     # model (task, model, ring_mm) and selected features, another final estimator.
     "model_metrics": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("classifier", "VARCHAR"),
@@ -102,7 +110,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("split", "VARCHAR"),
         ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("score", "DOUBLE"),
     ),
-    # Model figures from the training data (radiomics_core.model_figures), written by fitted_models.
+    # Model figures from the training data (radiomics_core.modeling.figures), written by fitted_models.
     "lasso_cv": (
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("alpha", "DOUBLE"),
         ("cv_mse", "DOUBLE"), ("cv_mse_sd", "DOUBLE"), ("chosen", "BOOLEAN"),

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radiomics_core.atomic_files import atomic_write
-from warehouse.schema import SCHEMA_VERSION, TABLES
+from radiomics_core.files.atomic import atomic_write
+from warehouse.schema import RENAMED_COLUMNS, SCHEMA_VERSION, TABLES
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
@@ -47,6 +47,8 @@ class Warehouse:
     def initialize(self) -> "Warehouse":
         """Create folders, empty seed files and the DuckDB views; safe to call from many processes."""
         current = self._views_current()
+        if not current:
+            self._rename_old_columns()
         for table in TABLES:
             folder = self.table_dir(table)
             folder.mkdir(parents=True, exist_ok=True)
@@ -57,6 +59,13 @@ class Warehouse:
         if not current:
             self._create_views()
         return self
+
+    def _rename_old_columns(self) -> None:
+        for table, renamed in RENAMED_COLUMNS.items():
+            for path in self.table_dir(table).glob("*.parquet"):
+                names = pq.read_schema(path).names
+                if set(renamed) & set(names):
+                    _atomic_write(pq.read_table(path).rename_columns([renamed.get(n, n) for n in names]), path)
 
     def _views_current(self) -> bool:
         if not self.database.exists():

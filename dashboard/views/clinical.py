@@ -1,4 +1,4 @@
-"""Clinical characteristics as a paper's Table 1 (dashboard/table_one.py), with CSV, Markdown and
+"""Clinical characteristics as a paper's Table 1 (reporting/table_one.py), with CSV, Markdown and
 LaTeX export."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from dashboard.table_one import INDENT, latex, selection_flow_table, table_one
+from reporting.table_one import INDENT, latex, selection_flow_table, table_one
 
 
 def render(root: str) -> None:

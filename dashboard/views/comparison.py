@@ -4,7 +4,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import data, state
+
+from reporting import charts
 
 
 def classifier_comparison(metrics: pd.DataFrame, delong: pd.DataFrame) -> pd.DataFrame:

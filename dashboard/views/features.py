@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import data, state
+
+from radiomics_core.settings import Ring
+from reporting import charts
 
 CLINICAL = {"age", "sex_male"}
 
@@ -21,9 +24,9 @@ def feature_source(model: str, ring_mm: float | None, feature: str) -> tuple[str
         return "clinical", None, "", feature
     if feature == "radscore":
         return "radscore", ring_mm, "", feature
-    prefix, colon, column = feature.partition(":")
-    if colon:
-        ring = 0.0 if prefix == "T" else float(prefix.removeprefix("P"))
+    source = Ring.from_column(feature)
+    if source is not None:
+        ring, column = source.mm, feature.partition(":")[2]
     else:
         column = feature
         ring = 0.0 if model == "VOI_T" or ring_mm is None or pd.isna(ring_mm) else float(ring_mm)

@@ -11,7 +11,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import data, state
+
+from reporting import charts
 
 RING_KINDS = ("VOI_P", "Combined")
 FAR_RINGS = (10.0, 15.0)  # the thesis compares the best ring against these far bands

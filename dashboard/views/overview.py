@@ -4,7 +4,7 @@ failed cases with reasons."""
 import streamlit as st
 
 from dashboard import data
-from radiomics_core.issues import Severity
+from radiomics_core.cohorts.issues import Severity
 
 
 def render(root: str) -> None:

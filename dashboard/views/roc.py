@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import data, state
+
+from reporting import charts
 
 
 def render(root: str) -> None:

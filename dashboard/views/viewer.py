@@ -14,9 +14,12 @@ import streamlit as st
 from scipy import ndimage
 
 from dashboard import data, state
+from radiomics_core.settings import Ring
 
-COLORS = {"T": (255, 64, 64), "1": (255, 200, 0), "2": (160, 255, 0), "3": (0, 255, 160), "4": (0, 200, 255),
-          "5": (64, 96, 255), "10": (200, 64, 255), "15": (255, 64, 200)}
+COLORS = {Ring(mm).key: rgb for mm, rgb in [
+    (0, (255, 64, 64)), (1, (255, 200, 0)), (2, (160, 255, 0)), (3, (0, 255, 160)), (4, (0, 200, 255)),
+    (5, (64, 96, 255)), (10, (200, 64, 255)), (15, (255, 64, 200))]}
+VOI_T = Ring.voi_t().key
 
 
 # A resource, not data: volumes are only read, and copying tens of MB on every rerun (what
@@ -29,7 +32,7 @@ def _volume(path: str) -> np.ndarray:
 
 
 def _mask(work: Path, patient: str, ring: str) -> np.ndarray | None:
-    path = work / "rings" / patient / f"ring_{ring}.nii.gz"
+    path = work / "rings" / patient / Ring.from_key(ring).mask_file
     return _volume(str(path)).astype(bool) if path.exists() else None
 
 
@@ -60,8 +63,8 @@ def overlay(plane: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
 def _legend(rings: list[str], volumes: dict[float, float], shown: set[str]) -> str:
     items = []
     for ring in rings:
-        name = "VOI_T (tumour)" if ring == "T" else f"ring {ring} mm"
-        volume = volumes.get(0.0 if ring == "T" else float(ring))
+        name = "VOI_T (tumour)" if ring == VOI_T else f"ring {Ring.from_key(ring).label}"
+        volume = volumes.get(Ring.from_key(ring).mm)
         size = f"{volume:,.0f} mm³" if volume is not None else "volume not stored"
         missing = "" if ring in shown else " (no mask file)"
         r, g, b = COLORS[ring]
@@ -87,14 +90,14 @@ def render(root: str, work: Path) -> None:
     left, right = st.columns([3, 2])
     with right:
         sequence = state.select("Sequence", sequences, "view_sequence", default="T1c")
-        rings = st.multiselect("Overlays", list(COLORS), default=["T", "3", "10"], key="view_rings",
-                               format_func=lambda r: "VOI_T" if r == "T" else f"{r} mm")
+        rings = st.multiselect("Overlays", list(COLORS), default=[VOI_T, Ring(3).key, Ring(10).key], key="view_rings",
+                               format_func=lambda r: Ring.from_key(r).label)
     image = _volume(str(folder / f"{sequence}.nii.gz"))
     masks = {ring: m for ring in rings if (m := _mask(work, patient, ring)) is not None}
     # On a new patient the slice moves to the tumour's centre; afterwards the slider is the user's.
     if st.session_state.get("_view_slice_patient") != patient or st.session_state.get("view_slice", 0) >= len(image):
         st.session_state["_view_slice_patient"] = patient
-        st.session_state["view_slice"] = tumour_centre(_mask(work, patient, "T"), image.shape[0])
+        st.session_state["view_slice"] = tumour_centre(_mask(work, patient, VOI_T), image.shape[0])
     with right:
         z = st.slider("Axial slice", 0, image.shape[0] - 1, key="view_slice")
         volumes = data.ring_volumes(root, patient)

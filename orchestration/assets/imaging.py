@@ -9,7 +9,6 @@ ring keys in one run, and ``ring_features`` extracts every VOI of the patient in
 
 
 import json
-import warnings
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,22 +19,22 @@ import pandas as pd
 import SimpleITK as sitk
 
 from orchestration import checks
+from orchestration.beta import beta_api
 from orchestration.automation import ON_UPDATE
-from orchestration.partitions import RingPartitions, patients_partitions, ring_key, ring_mm
+from orchestration.partitions import RingPartitions, patient_and_ring, patients_partitions
 from orchestration.resources import PipelineResource
-from radiomics_core.cohort import Cohort
-from radiomics_core.features import extract_case_features
-from radiomics_core.imageio import read_image, write_image_atomic
-from radiomics_core.issues import CaseError, CaseIssue, IssueKind
-from radiomics_core.preprocessing import preprocess_case
-from radiomics_core.rings import distance_outside_mm, mask_volume, ring_from_distance, voi_t_mask
-from radiomics_core.validation import validate_case
+from radiomics_core.cohorts.layouts import Cohort
+from radiomics_core.features.extraction import extract_case_features
+from radiomics_core.files.images import read_image, write_image_atomic
+from radiomics_core.cohorts.issues import CaseError, CaseIssue, IssueKind
+from radiomics_core.imaging.preprocessing import preprocess_case
+from radiomics_core.imaging.rings import brain_clipped_distance_mm, mask_volume, ring_from_distance, voi_t_mask
+from radiomics_core.settings import Ring
+from radiomics_core.cohorts.validation import validate_case
 from warehouse import records
 from warehouse.store import Warehouse
 
-OUTSIDE_BRAIN_MM = 1e6
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)  # stable in practice; beta only in name
+with beta_api():
     PATIENT_OF_RING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="patient")
 
 
@@ -61,25 +60,24 @@ def recorded(warehouse: Warehouse, patient_id: str, stage: str):
 
 
 def case_paths(pipeline: PipelineResource, patient_id: str) -> dict[str, Path]:
-    folder = pipeline.work_dir("normalized", patient_id)
+    folder = pipeline.settings.work_dir("normalized", patient_id)
     return {"folder": folder, "labels": folder / "labels.nii.gz", "brain": folder / "brain.nii.gz",
             "distance": folder / "distance_mm.nii.gz", "voi_t": folder / "voi_t.nii.gz"}
 
 
 def sequence_path(pipeline: PipelineResource, patient_id: str, sequence: str) -> Path:
-    return pipeline.work_dir("normalized", patient_id) / f"{sequence}.nii.gz"
+    return pipeline.settings.work_dir("normalized", patient_id) / f"{sequence}.nii.gz"
 
 
-def ring_path(pipeline: PipelineResource, patient_id: str, ring: str) -> Path:
-    return pipeline.work_dir("rings", patient_id) / f"ring_{ring}.nii.gz"
+def ring_path(pipeline: PipelineResource, patient_id: str, ring: Ring) -> Path:
+    return pipeline.settings.work_dir("rings", patient_id) / ring.mask_file
 
 
-def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
+def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[Ring]]:
     """The run's patient x ring keys grouped by patient (a run normally holds one patient)."""
-    grouped: dict[str, list[str]] = defaultdict(list)
+    grouped: dict[str, list[Ring]] = defaultdict(list)
     for key in context.partition_keys:
-        # Multi-partition keys join the dimensions in name order: "<patient>|<ring>".
-        patient, ring = str(key).split("|")
+        patient, ring = patient_and_ring(key)
         grouped[patient].append(ring)
     return dict(grouped)
 
@@ -93,7 +91,7 @@ def clinical_edits(pipeline: PipelineResource, cohort: Cohort | None = None) -> 
     ingested = set(queries.table(root, "patients")["patient_id"])
     stored = queries.table(root, "clinical").set_index("patient_id")["raw_json"].to_dict()
     edits = {}
-    for case in (cohort or pipeline.cohort()).cases:
+    for case in (cohort or pipeline.settings.cohort()).cases:
         if case.patient_id not in ingested:
             continue  # its raw_scans run reads it
         rows = records.clinical_rows(case)
@@ -110,14 +108,14 @@ def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
     Writes the warehouse tables ``patients``, ``clinical`` and the case's ``case_issues``."""
     patient_id = context.partition_key
     warehouse = pipeline.warehouse()
-    cohort = pipeline.cohort()
+    cohort = pipeline.settings.cohort()
     try:
         case = cohort.case(patient_id)
     except KeyError:
         issue = CaseIssue(patient_id, IssueKind.MISSING_FILE, f"no case folder for {patient_id} under {pipeline.cohort_dir}")
         warehouse.write_partition("case_issues", f"{patient_id}__ingest", records.issue_rows([issue], "ingest"))
         raise dg.Failure(description=str(issue))
-    report = validate_case(case, cohort.issues_for(patient_id), pipeline.validation_config())
+    report = validate_case(case, cohort.issues_for(patient_id), pipeline.settings.validation_config())
     warehouse.write_partition("patients", patient_id, records.patient_rows(case, report.usable))
     warehouse.write_partition("clinical", patient_id, records.clinical_rows(case))
     warehouse.write_partition("case_issues", f"{patient_id}__ingest", records.issue_rows(report.issues, "ingest"))
@@ -141,8 +139,8 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
     paths = case_paths(pipeline, patient_id)
     warehouse = pipeline.warehouse()
     with recorded(warehouse, patient_id, "preprocess"):
-        case = pipeline.cohort().case(patient_id)
-        prepared = preprocess_case(case, pipeline.preprocess_config())
+        case = pipeline.settings.cohort().case(patient_id)
+        prepared = preprocess_case(case, pipeline.settings.preprocess_config())
         for sequence, image in prepared.images.items():
             write_image_atomic(image, sequence_path(pipeline, patient_id, sequence))
         write_image_atomic(prepared.labels, paths["labels"])
@@ -152,16 +150,14 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
                                        "VOI_T is empty after resampling; the tumor is smaller than one voxel",
                                        str(case.segmentation), stage="preprocess")])
         write_image_atomic(voi_t, paths["voi_t"])
-        distance = distance_outside_mm(voi_t)
-        if prepared.brain is not None and pipeline.brain_clip:
-            write_image_atomic(prepared.brain, paths["brain"])
-            # Outside the brain no ring may reach. Finite on purpose: ITK's NIfTI reader
-            # silently rewrites Inf (see imageio.nonfinite_voxels).
-            distance[~sitk.GetArrayViewFromImage(prepared.brain).astype(bool)] = OUTSIDE_BRAIN_MM
+        brain = prepared.brain if pipeline.brain_clip else None
+        if brain is not None:
+            write_image_atomic(brain, paths["brain"])
+        distance = brain_clipped_distance_mm(voi_t, brain)
         distance_image = sitk.GetImageFromArray(distance)
         distance_image.CopyInformation(voi_t)
         write_image_atomic(distance_image, paths["distance"])
-        metadata = {**prepared.metadata, "identity": pipeline.preprocessing_identity()}
+        metadata = {**prepared.metadata, "identity": pipeline.settings.preprocessing_identity}
         warehouse.write_partition("preprocessing", patient_id, pd.DataFrame(
             [{"patient_id": patient_id, "metadata_json": json.dumps(metadata)}]))
     context.log.info(f"{patient_id}: {len(prepared.images)} sequences on grid {prepared.metadata['grid']['size']}")
@@ -176,6 +172,11 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
 
 def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
     """``ring_masks`` and ``ring_features`` over the patient x ring grid of these rings."""
+    with beta_api():  # backfill_policy
+        return _ring_assets(rings)
+
+
+def _ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
     # One run per patient: its ring keys are consecutive in the grid's (patient-major) order.
     per_patient = dg.BackfillPolicy.multi_run(max_partitions_per_run=len(rings.keys))
 
@@ -193,20 +194,20 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
             with recorded(warehouse, patient_id, "rings"):
                 voi_t = read_image(paths["voi_t"])
                 # The stored map already places everything outside the brain beyond any ring.
-                distance = sitk.GetArrayFromImage(read_image(paths["distance"])) if ring_list != ["T"] else None
+                needs_distance = any(not ring.is_voi_t for ring in ring_list)
+                distance = sitk.GetArrayFromImage(read_image(paths["distance"])) if needs_distance else None
                 for ring in ring_list:
-                    d = ring_mm(ring)
-                    mask = voi_t if d == 0 else ring_from_distance(distance, voi_t, 0.0, d)
+                    mask = voi_t if ring.is_voi_t else ring_from_distance(distance, voi_t, 0.0, ring.mm)
                     write_image_atomic(mask, ring_path(pipeline, patient_id, ring))
-                    warehouse.write_partition("ring_volumes", f"{patient_id}__{ring}",
-                                              records.ring_volume_rows(patient_id, mask_volume(mask, d)))
+                    warehouse.write_partition("ring_volumes", ring.warehouse_key(patient_id),
+                                              records.ring_volume_rows(patient_id, mask_volume(mask, ring.mm)))
         # Read back what was written: the checks judge the stored partitions.
-        volumes = warehouse.read_partitions("ring_volumes", [f"{patient}__{ring}" for patient, rings in
+        volumes = warehouse.read_partitions("ring_volumes", [ring.warehouse_key(patient) for patient, rings in
                                                             grouped.items() for ring in rings])
         context.log.info(f"ring masks of {', '.join(grouped)}")
         return dg.MaterializeResult(
             metadata={"patients": len(volumes.patient_id.unique()),
-                      "voxels_by_ring": str({ring_key(r): int(v) for r, v in
+                      "voxels_by_ring": str({Ring(r).key: int(v) for r, v in
                                              volumes.groupby("ring_mm").voxels.sum().items()})},
             check_results=[checks.voi_t_non_empty(volumes), checks.ring_volumes_increase(volumes)],
         )
@@ -216,21 +217,21 @@ def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
               check_specs=[checks.FINITE, checks.COUNT], metadata={"warehouse_tables": "features"})
     def ring_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """PyRadiomics features of each VOI on every sequence, all of a patient's VOIs in one pass."""
-        params = pipeline.extraction_params()
-        identity = pipeline.feature_identity()
+        params = pipeline.settings.extraction_params
+        identity = pipeline.settings.feature_identity
         warehouse = pipeline.warehouse()
         frames, statuses = [], {}
         for patient_id, ring_list in rings_by_patient(context).items():
             with recorded(warehouse, patient_id, "features"):
-                masks = {ring_mm(r): read_image(ring_path(pipeline, patient_id, r)) for r in ring_list}
+                masks = {r.mm: read_image(ring_path(pipeline, patient_id, r)) for r in ring_list}
                 images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in pipeline.sequences}
                 result = extract_case_features(images, masks, params)
                 rows = records.feature_rows(patient_id, result, identity)
                 for ring in ring_list:
-                    warehouse.write_partition("features", f"{patient_id}__{ring}", rows[rows.ring_mm == ring_mm(ring)])
+                    warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
             statuses.update({(patient_id, s.ring_mm): s.status for s in result.statuses})
             frames.append(rows)
-            context.log.info(f"{patient_id}: {len(rows)} features for rings {', '.join(ring_list)}")
+            context.log.info(f"{patient_id}: {len(rows)} features for {', '.join(r.label for r in ring_list)}")
         rows = pd.concat(frames, ignore_index=True)
         return dg.MaterializeResult(
             metadata={"features": len(rows), "feature_identity": identity, "params": params.name},

@@ -1,29 +1,32 @@
 """Per-ring feature tables, then per-task splits, fitted models and evaluation reports."""
 
 
-import warnings
-
 import dagster as dg
 import pandas as pd
 
 from orchestration.assets.imaging import clinical_edits
+from orchestration.beta import beta_api
 from orchestration.automation import AFTER_CASES, AFTER_SPLIT
-from orchestration.partitions import RingPartitions, ring_mm
+from orchestration.partitions import RingPartitions
 from orchestration.resources import PipelineResource
-from radiomics_core.clinical_table import clinical_characteristics
-from radiomics_core.cohort_selection import select_cases
-from radiomics_core.evaluation import evaluate, selected_features_table
-from radiomics_core.model_figures import figure_tables
-from radiomics_core.modeling import fit_task_models
-from radiomics_core.tasks import TooFewCases, assign_splits, classifiers_lacking_cases
+from radiomics_core.evaluation.clinical_table import clinical_characteristics
+from radiomics_core.tasks.selection import select_cases
+from radiomics_core.evaluation.metrics import evaluate, selected_features_table
+from radiomics_core.modeling.figures import figure_tables
+from radiomics_core.modeling.fitting import fit_task_models
+from radiomics_core.tasks.config import TooFewCases, assign_splits, classifiers_lacking_cases
+from radiomics_core.settings import Ring
 from warehouse import queries
 
 
 
 def feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        with_ring = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
+    with beta_api():  # the partition mapping and backfill_policy
+        return _feature_tables_asset(rings)
+
+
+def _feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
+    with_ring = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
 
     @dg.asset(name="feature_tables", partitions_def=rings.rings, group_name="features", kinds={"parquet"},
               deps=[dg.AssetDep("ring_features", partition_mapping=with_ring)],
@@ -32,9 +35,9 @@ def feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
     def feature_tables(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dict[str, pd.DataFrame]:
         """Each ring's features as a wide table (a row per patient, a column per sequence__feature),
         from the features stored with the current settings' identity and sequences."""
-        identity = pipeline.feature_identity()
-        tables = {ring: queries.feature_matrix(pipeline.warehouse().root, ring_mm(ring), identity,
-                                               sequences=pipeline.stored_sequences())
+        identity = pipeline.settings.feature_identity
+        tables = {ring: queries.feature_matrix(pipeline.warehouse().root, Ring.from_key(ring), identity,
+                                               sequences=pipeline.settings.stored_sequences)
                   for ring in context.partition_keys}
         context.add_output_metadata({"patients": max((len(t) for t in tables.values()), default=0),
                                      "features": max((t.shape[1] for t in tables.values()), default=0),
@@ -61,7 +64,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         split train/test: stratified, seeded; earlier assignments never move. Clinical rows
         edited in the cohort's sheet since the scans were read are stored first, so a corrected
         grade or MGMT status reaches the labels (``new_cases_sensor`` requests this run)."""
-        task = pipeline.task(context.partition_key)
+        task = pipeline.settings.task(context.partition_key)
         warehouse = pipeline.warehouse()
         try:
             edited = clinical_edits(pipeline)
@@ -95,10 +98,10 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
                       feature_tables: dict[str, pd.DataFrame]) -> list:
         """VOI_T, VOI_P(d), Combined(d), Clinical and Clinical-Omics fitted on the training split,
         once per classifier of the settings (each model's feature selection shared by them)."""
-        task = pipeline.task(context.partition_key)
+        task = pipeline.settings.task(context.partition_key)
         warehouse = pipeline.warehouse()
         split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
-        matrices = {ring_mm(ring): table for ring, table in feature_tables.items() if len(table)}
+        matrices = {Ring.from_key(ring).mm: table for ring, table in feature_tables.items() if len(table)}
         if 0.0 not in matrices:
             raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
         try:
@@ -132,9 +135,9 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
                            fitted_models: list) -> dg.MaterializeResult:
         """Metrics, ROC points, DeLong tests, calibration, decision curves, the clinical table and an
         HTML report for one task."""
-        from dashboard.report import write_report
+        from reporting.report import write_report
 
-        task = pipeline.task(context.partition_key)
+        task = pipeline.settings.task(context.partition_key)
         warehouse = pipeline.warehouse()
         split_rows = queries.table(warehouse.root, "splits", {"task": task.name}).set_index("patient_id")
         tables = evaluate(task.name, fitted_models, split_rows.label, split_rows.split)
@@ -144,7 +147,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
             task.class_names)
         for table, frame in tables.items():
             warehouse.write_partition(table, task.name, frame)
-        report = write_report(warehouse.root, task.name, pipeline.work_dir("reports", f"{task.name}.html"))
+        report = write_report(warehouse.root, task.name, pipeline.settings.work_dir("reports", f"{task.name}.html"))
         test = tables["model_metrics"].query("split == 'test'")
         best = test.sort_values("auc", ascending=False).head(1)
         return dg.MaterializeResult(metadata={

@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.resources import PipelineResource, TciaResource
-from radiomics_core.dicom_cases import CaseOutcome, assemble_cases
-from radiomics_core.issues import CaseIssue, IssueKind, Severity
-from radiomics_core.tcia import Series, TciaError
+from radiomics_core.tcia.dicom_cases import CaseOutcome, assemble_cases
+from radiomics_core.cohorts.issues import CaseIssue, IssueKind, Severity
+from radiomics_core.tcia.client import Series, TciaError
 from warehouse import records
 
 tcia_series_partitions = dg.DynamicPartitionsDefinition(name="tcia_series")

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import httpx
 import pytest
 
-from orchestration.cli import _streamlit_command
+from cli.dashboard import streamlit_command
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -28,7 +28,7 @@ def dashboard_server(warehouse: Path, *, port: int | None = None, app_args: Sequ
                      secrets: Path | None = None) -> Iterator[str]:
     """``streamlit run`` as ``glioma-rings dashboard`` starts it, on 127.0.0.1; yields its URL."""
     port = port or free_port()
-    process = subprocess.Popen(_streamlit_command(warehouse, port, "127.0.0.1", app_args=app_args, secrets=secrets),
+    process = subprocess.Popen(streamlit_command(warehouse, port, "127.0.0.1", app_args=app_args, secrets=secrets),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

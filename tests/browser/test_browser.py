@@ -2,7 +2,7 @@
 
 Two servers: one over the warehouse the real pipeline wrote (grade only, with images for the
 viewer), one over a warehouse holding both tasks written with the warehouse's own writers
-(bench/dashboard.py). The assertions read what a user sees: text, SVG chart labels, positions.
+(warehouse/synthetic.py). The assertions read what a user sees: text, SVG chart labels, positions.
 """
 
 import re
@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 import pytest
 
-from bench.dashboard import build_warehouse
-from dashboard.charts import model_order
+from warehouse.synthetic import build_warehouse
+from reporting.charts import model_order
 from dashboard.state import PAGES
 from tests.browser.conftest import CHROMIUM, dashboard_server
 from warehouse import queries
@@ -290,7 +290,7 @@ def test_each_classifier_draws_its_own_calibration_and_decision_curves(server_bo
 
 @pytest.mark.parametrize("task", ["grade", "mgmt"])
 def test_the_report_draws_every_figure_offline(both_tasks, browser, tmp_path, task):
-    from dashboard.report import write_report
+    from reporting.report import write_report
 
     report = write_report(both_tasks, task, tmp_path / f"{task}.html")
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
@@ -343,7 +343,7 @@ def test_a_copied_url_restores_task_split_and_models(server_both, browser):
 def test_the_evaluation_report_opens_in_a_browser(pipeline_run, browser):
     pipeline, _, _ = pipeline_run
     ARTIFACTS.mkdir(exist_ok=True)
-    report = pipeline.work_dir("reports", "grade.html").resolve()
+    report = pipeline.settings.work_dir("reports", "grade.html").resolve()
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

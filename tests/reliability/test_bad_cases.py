@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from orchestration.resources import PipelineResource
-from orchestration.runner import run_patient
+from cli.launcher import run_patient
 from tests.builders import write_ucsf_cohort
 from tests.corruptions import CORRUPTIONS
 from warehouse import queries
@@ -21,7 +21,7 @@ def stored(tmp_path_factory):
     pipeline = PipelineResource(cohort_dir=str(cohort), data_dir=str(root / "data"), params="demo", rings_mm=[],
                                 tasks=["grade"])
     instance = dg.DagsterInstance.ephemeral()
-    patients = [case.patient_id for case in pipeline.cohort().cases]
+    patients = [case.patient_id for case in pipeline.settings.cohort().cases]
     instance.add_dynamic_partitions("patients", patients)
     for patient in GOOD:
         assert all(o.success for o in run_patient(pipeline, patient, instance))
@@ -41,7 +41,7 @@ def test_a_bad_case_fails_alone_with_its_reason_and_loses_nothing(stored, name):
     patient = victims[name]
     damage, kind, still_runs = CORRUPTIONS[name]
     before = _good_rows(pipeline)
-    damage(pipeline.cohort().root, patient)
+    damage(pipeline.settings.cohort().root, patient)
     outcomes = run_patient(pipeline, patient, instance)
     issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": patient})
     assert kind in issues.kind.tolist()
@@ -57,7 +57,7 @@ def test_a_duplicated_patient_fails_both_copies_and_loses_nothing(stored):
     pipeline, instance, victims = stored
     import shutil
     patient = victims["missing_clinical_row"]  # a case that otherwise runs
-    cohort = pipeline.cohort().root
+    cohort = pipeline.settings.cohort().root
     before = _good_rows(pipeline)
     shutil.copytree(cohort / f"{patient}_nifti", cohort / "second-copy" / f"{patient}_nifti")
     try:
@@ -71,7 +71,7 @@ def test_a_duplicated_patient_fails_both_copies_and_loses_nothing(stored):
 
 
 def test_ids_dagster_would_reject_become_safe_partitions_end_to_end(tmp_path):
-    from orchestration.runner import run_cohort
+    from cli.launcher import run_cohort
     from tests.builders import small_case_volumes, write_manifest, write_volume
 
     rows = []

@@ -21,7 +21,7 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 def _feature_rows(patient: str, value: float) -> pd.DataFrame:
     return pd.DataFrame({"patient_id": patient, "ring_mm": 0.0, "sequence": "FLAIR",
                          "feature": [f"f{i}" for i in range(ROWS)], "value": value,
-                         "params_hash": "h", "pyradiomics_version": "3.0.1"})
+                         "feature_identity": "h", "pyradiomics_version": "3.0.1"})
 
 
 def _writer(root: str, writer: int, rounds: int) -> None:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.resources import PipelineResource
-from orchestration.runner import run_patient
+from cli.launcher import run_patient
 from tests.builders import write_ucsf_cohort
 from warehouse import queries
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run_command(cohort, data, *extra):
-    return [sys.executable, "-m", "orchestration.cli", "run", str(cohort), "--data-dir", str(data),
+    return [sys.executable, "-m", "cli", "run", str(cohort), "--data-dir", str(data),
             "--params", "demo", "--rings", "1,3", "--task", "grade", "--workers", "1", *extra]
 
 

@@ -1,0 +1,90 @@
+"""The ``dev`` command: the Dagster UI (webserver + daemon) and the dashboard, stopped together."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cli.dashboard import DashboardRefused, dashboard_app_args, streamlit_command
+from cli.project import pipeline_settings
+
+
+def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:
+    """The commands ``dev`` starts: the Dagster UI (webserver + daemon) and the dashboard.
+    Raises DashboardRefused for a public dashboard host without login (see ``dashboard``)."""
+    root = Path(__file__).resolve().parent.parent
+    app_args = dashboard_app_args(warehouse, args.host, no_auth=args.no_auth)
+    # The Dagster UI can launch runs and wipe assets and has no login: it stays on loopback
+    # unless --dagster-host says otherwise, whatever --host exposes the dashboard on.
+    return [
+        # dg dev: the project's own definitions ([tool.dg] in pyproject.toml), webserver + daemon.
+        [str(Path(sys.executable).with_name("dg")), "dev", "--target-path", str(root),
+         "--host", args.dagster_host, "--port", str(args.dagster_port)],
+        streamlit_command(warehouse, args.dashboard_port, args.host, app_args=app_args),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import subprocess
+
+    from cli.launcher import default_dagster_home
+
+    default_dagster_home(args.data_dir)
+    try:
+        pipeline = pipeline_settings(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        commands = dev_processes(args, pipeline.warehouse().root)
+    except DashboardRefused as refusal:
+        print(str(refusal), file=sys.stderr)
+        return 2
+    settings = pipeline.settings.save()
+    env = {**os.environ, "GLIOMA_RINGS_SETTINGS": str(settings), "GLIOMA_RINGS_DATA": pipeline.data_dir}
+    root = Path(__file__).resolve().parent.parent
+    # Each child leads its own process group, so stopping it also stops what it started
+    # (dagster dev's webserver, daemon and code server).
+    processes = [subprocess.Popen(command, env=env, cwd=root, start_new_session=True) for command in commands]
+    print(f"settings: {settings}")
+    print(f"Dagster UI: http://{args.dagster_host}:{args.dagster_port}   "
+          f"dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        return max(p.returncode or 0 for p in processes if p.poll() is not None)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_groups(processes)
+
+
+def _stop_groups(processes, grace_s: float = 15.0) -> None:
+    """SIGTERM each child's process group, then SIGKILL what is still alive after ``grace_s``."""
+    import os
+    import signal
+
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.time()))
+        except Exception:  # noqa: BLE001 - a child that ignores SIGTERM is killed below
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,253 @@
+"""``glioma-rings run``: materialize the whole asset graph for a cohort through Dagster.
+
+The runner has no ordering of its own. It reads the stages off the asset graph (consecutive
+assets in Dagster's topological order that share a partitioning), and splits each stage into
+runs the way a backfill launched from the UI would: by the assets' backfill policies (a patient's
+ring keys in one run, every ring's table in one run). Stages over the patient dimension run per
+patient, two patients at a time in worker processes on the persistent instance (DAGSTER_HOME),
+so the runs, their logs and lineage show in the UI; then the cohort-wide stages run once.
+Resuming skips a patient whose normalized images and features are stored with the current
+settings (every sequence, every ring); ``force`` recomputes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from orchestration.assets.tcia import tcia_series_partitions
+from orchestration.definitions import build_definitions
+from orchestration.partitions import patient_ring_key, patients_partitions
+from radiomics_core.settings import Ring
+from orchestration.resources import PipelineResource
+from warehouse import queries
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@dataclass
+class PartitionOutcome:
+    job: str  # the stage's assets, e.g. "raw_scans+normalized_images"
+    partition: str
+    success: bool
+    error: str = ""
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[PartitionOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PartitionOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def succeeded(self) -> list[PartitionOutcome]:
+        return [o for o in self.outcomes if o.success]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Consecutive assets of the graph with one partitioning: they run together."""
+
+    assets: tuple[dg.AssetKey, ...]
+    partitions_def: dg.PartitionsDefinition
+    backfill_policy: dg.BackfillPolicy | None
+
+    @property
+    def name(self) -> str:
+        return "+".join(key.to_user_string() for key in self.assets)
+
+    @property
+    def per_patient(self) -> bool:
+        definition = self.partitions_def
+        if isinstance(definition, dg.MultiPartitionsDefinition):
+            return any(d.partitions_def == patients_partitions for d in definition.partitions_defs)
+        return definition == patients_partitions
+
+
+def graph_stages(defs: dg.Definitions) -> list[Stage]:
+    graph = defs.resolve_asset_graph()
+    stages: list[Stage] = []
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        # TCIA downloads are requested by the TCIA sensor, one run per series, not by cohort runs.
+        if not node.is_materializable or node.partitions_def == tcia_series_partitions:
+            continue
+        if stages and stages[-1].partitions_def == node.partitions_def:
+            stages[-1] = Stage((*stages[-1].assets, key), node.partitions_def, stages[-1].backfill_policy)
+        else:
+            stages.append(Stage((key,), node.partitions_def, node.backfill_policy))
+    return stages
+
+
+def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
+    """The runs a backfill of ``keys`` would launch under the stage's backfill policy: tags each."""
+    policy = stage.backfill_policy or dg.BackfillPolicy.multi_run(1)
+    size = len(keys) if policy.max_partitions_per_run is None else policy.max_partitions_per_run
+    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+    if size == 1:
+        return [{"partition_key": chunk[0]} for chunk in chunks]
+    return [{"tags": {RANGE_START: chunk[0], RANGE_END: chunk[-1]}} for chunk in chunks]
+
+
+def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.DagsterInstance) -> PartitionOutcome:
+    # Console output stays quiet (the CLI shows progress); every event still goes to the
+    # instance, so the Dagster UI shows the full logs of each run.
+    # A failure reaches the console as the CLI's one-line summary, not as a stack trace.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=list(stage.assets), raise_on_error=False,
+                                    run_config=quiet, partition_key=run.get("partition_key"), tags=run.get("tags"))
+    error = ""
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        error = _failure_line(failures[0].step_failure_data) if failures else "run failed"
+    tags = run.get("tags") or {}
+    partition = run.get("partition_key") or f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}"
+    return PartitionOutcome(stage.name, partition, result.success, error)
+
+
+def _failure_line(failure) -> str:
+    """A step failure in one line: a ``dg.Failure``'s description, else the innermost error (the
+    user code's exception, not Dagster's wrapper around it)."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip().splitlines()[0]
+    error = failure.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0]
+
+
+def _stage_keys(stage: Stage, patient_id: str | None) -> list[str]:
+    """The stage's partition keys, for one patient where the stage has a patient dimension."""
+    definition = stage.partitions_def
+    if not stage.per_patient:
+        return definition.get_partition_keys()
+    if isinstance(definition, dg.MultiPartitionsDefinition):
+        rings = definition.get_partitions_def_for_dimension("ring").get_partition_keys()
+        return [str(patient_ring_key(patient_id, Ring.from_key(ring))) for ring in rings]
+    return [patient_id]
+
+
+def _normalized_current(pipeline: PipelineResource, patient_id: str) -> bool:
+    rows = pipeline.warehouse().read_partitions("preprocessing", [patient_id])
+    if rows.empty or json.loads(rows.metadata_json.iloc[0]).get("identity") != pipeline.settings.preprocessing_identity:
+        return False
+    folder = pipeline.settings.work_dir("normalized", patient_id)
+    return all((folder / f"{sequence}.nii.gz").exists() for sequence in pipeline.sequences)
+
+
+def _features_current(pipeline: PipelineResource, patient_id: str, stored: dict) -> bool:
+    wanted = set(pipeline.settings.stored_sequences)
+    return all(wanted <= stored.get((patient_id, ring.mm), set()) for ring in pipeline.settings.rings)
+
+
+def _stored_sequences(pipeline: PipelineResource) -> dict[tuple[str, float], set[str]]:
+    return queries.extracted_sequences(pipeline.warehouse().root, pipeline.settings.feature_identity)
+
+
+def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
+                force: bool = True, stored: dict[tuple[str, float], set[str]] | None = None) -> list[PartitionOutcome]:
+    """The patient's stages in graph order; later stages are skipped if one fails.
+
+    With ``force=False`` stages whose results are stored with the current settings are skipped,
+    so a killed or changed run resumes where it stopped and recomputes only what changed.
+    ``stored`` (what ``queries.extracted_sequences`` returns for the current identity) spares a
+    scan of the features table per patient when the caller has it already.
+    """
+    instance = instance or dg.DagsterInstance.get()
+    defs = build_definitions(pipeline)
+    normalized = not force and _normalized_current(pipeline, patient_id)
+    if normalized:
+        stored = _stored_sequences(pipeline) if stored is None else stored
+        if _features_current(pipeline, patient_id, stored):
+            return []
+    outcomes: list[PartitionOutcome] = []
+    for stage in (s for s in graph_stages(defs) if s.per_patient):
+        if normalized and stage.partitions_def == patients_partitions:
+            continue
+        for run in stage_runs(stage, _stage_keys(stage, patient_id)):
+            outcomes.append(_execute(defs, stage, run, instance))
+            if not outcomes[-1].success:
+                return outcomes
+    return outcomes
+
+
+def _run_patient_in_worker(settings: dict, patient_id: str, force: bool, stored: dict | None) -> list[PartitionOutcome]:
+    return run_patient(PipelineResource(**settings), patient_id, force=force, stored=stored)
+
+
+def run_cohort(pipeline: PipelineResource, instance: dg.DagsterInstance, workers: int = 2,
+               patients: list[str] | None = None, on_patient=None, force: bool = True) -> RunSummary:
+    """Materialize everything for ``patients`` (default: every case in the cohort), then the
+    cohort-wide assets (feature tables, splits, models, reports), which are always refreshed."""
+    ids = patients if patients is not None else [case.patient_id for case in pipeline.settings.cohort().cases]
+    known = set(instance.get_dynamic_partitions(patients_partitions.name))
+    instance.add_dynamic_partitions(patients_partitions.name, [p for p in ids if p not in known])
+    pipeline.warehouse()  # create the views once, before workers read them
+    # What is stored under the current settings, read once for every patient's resume check.
+    stored = None if force else _stored_sequences(pipeline)
+    summary = RunSummary()
+    if workers > 1 and not instance.is_ephemeral and len(ids) > 1:
+        # Resources do not pickle, their settings do.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_patient_in_worker, pipeline.settings.to_dict(), p, force, stored): p
+                       for p in ids}
+            for future in as_completed(futures):
+                summary.outcomes.extend(future.result())
+                if on_patient:
+                    on_patient(futures[future])
+    else:
+        for patient_id in ids:
+            summary.outcomes.extend(run_patient(pipeline, patient_id, instance, force=force, stored=stored))
+            if on_patient:
+                on_patient(patient_id)
+    defs = build_definitions(pipeline)
+    for stage in (s for s in graph_stages(defs) if not s.per_patient):
+        for run in stage_runs(stage, _stage_keys(stage, None)):
+            summary.outcomes.append(_execute(defs, stage, run, instance))
+    return summary
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The persistent instance from DAGSTER_HOME, created under a file lock: two runs started at
+    once on a new DAGSTER_HOME would otherwise race to create its SQLite schema."""
+    import fcntl
+
+    home = os.environ["DAGSTER_HOME"]
+    with open(os.path.join(home, ".glioma-rings.lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # touch the storages so their schema exists
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
+
+
+INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+# Runs launched from the UI, sensors and automation wait in this queue; two at a time on 2 cores.
+concurrency:
+  runs:
+    max_concurrent_runs: 2
+"""
+
+
+def default_dagster_home(data_dir: str) -> str:
+    """DAGSTER_HOME if set, else <data_dir>/dagster_home (created), exported for child processes."""
+    home = os.environ.get("DAGSTER_HOME") or os.path.abspath(os.path.join(data_dir, "dagster_home"))
+    os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):
+        with open(config, "w", encoding="utf-8") as handle:
+            handle.write(INSTANCE_CONFIG)
+    os.environ["DAGSTER_HOME"] = home
+    return home

@@ -1,0 +1,242 @@
+"""Prediction tasks and their train/test splits.
+
+A task is data: a YAML file (the thesis' two ship in ``radiomics_core/tasks/presets/``) read into
+a ``TaskConfig``. Which exams a task uses, and why the others are left out, is
+``radiomics_core.tasks.selection``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from radiomics_core.files.presets import read_source
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Which values of a clinical column make label 0 and label 1 (anything else: no label)."""
+
+    column: str  # a column of the warehouse table ``clinical``
+    negative: tuple = ()
+    positive: tuple = ()
+    names: tuple[str, str] = ("class 0", "class 1")  # what label 0 and 1 mean, as tables print them
+
+    def label(self, value: object) -> int | None:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        if value in self.positive:
+            return 1
+        return 0 if value in self.negative else None
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A binary prediction task over the clinical table: its label, who is eligible, its split."""
+
+    name: str  # "grade" or "mgmt" (also the selection recipe)
+    test_fraction: float
+    seed: int = 0
+    # Fitted side by side on the same selected features (radiomics_core.tasks.config.CLASSIFIERS).
+    classifiers: tuple[str, ...] = ("logistic", "svm", "random_forest")
+    # Follow-up exams are the same person as their baseline exam: one person, one split.
+    include_follow_up: bool = False
+    label: LabelRule | None = None  # None: no label, the task selects nobody
+    description: str = ""
+    # Eligibility, in the order cohort_selection applies it; None or empty: no such rule.
+    min_age: float | None = None  # an exam of unknown age is left out when set
+    exclude_biopsy_prior_to_imaging: bool = False  # a biopsy before the exam: not preoperative
+    diagnoses: tuple[str, ...] = ()  # WHO 2021 diagnoses, matched ignoring case and punctuation
+    idh: str | None = None  # "wildtype" or "mutant"
+    one_exam_per_subject: bool = True  # exams sharing a BraTS21 ID are one person: keep one
+    balance_seed: int | None = None  # set: the larger class is subsampled to the smaller's size
+
+    @property
+    def class_names(self) -> tuple[str, str]:
+        return self.label.names if self.label else ("class 0", "class 1")
+
+
+# UCSF-PDGM names a follow-up exam after its patient plus the interval: UCSF-PDGM-0433_FU007d.
+_FOLLOW_UP = re.compile(r"_FU\w*$")
+
+
+def is_follow_up(patient_id: str) -> bool:
+    """Whether ``patient_id`` is a follow-up exam of a patient whose baseline has its own id."""
+    return bool(_FOLLOW_UP.search(str(patient_id)))
+
+
+_TASK_KEYS = {"name", "description", "label", "include", "balance", "split"}
+_INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "exclude_biopsy_prior_to_imaging", "min_age",
+                 "diagnosis", "idh"}
+
+
+def load_task(source: str | Path) -> TaskConfig:
+    """A shipped task by name ('grade', 'mgmt') or a user's YAML file (same keys as the presets)."""
+    text, where = read_source(source, "radiomics_core.tasks.presets", "task preset", TASK_PRESETS)
+    return task_from_dict(yaml.safe_load(text) or {}, where)
+
+
+def task_from_dict(content: dict, where: str = "task") -> TaskConfig:
+    """The TaskConfig a task YAML's content describes; a misspelled key is an error, not a default."""
+    def keys(section: dict, allowed: set[str], name: str) -> dict:
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}: {name} must be a mapping")
+        unknown = set(section) - allowed
+        if unknown:
+            raise ValueError(f"{where}: unknown {name} keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        return section
+
+    content = keys(content, _TASK_KEYS, "task")
+    if not content.get("name"):
+        raise ValueError(f"{where}: a task needs a name")
+    label = keys(content.get("label") or {}, {"column", "classes"}, "label")
+    classes = label.get("classes") or []
+    if not label.get("column") or len(classes) != 2:
+        raise ValueError(f"{where}: label needs a column and two classes (label 0, then label 1)")
+    for entry in classes:
+        keys(entry, {"name", "values"}, "label class")
+    include = keys(content.get("include") or {}, _INCLUDE_KEYS, "include")
+    split = keys(content.get("split") or {}, {"test_fraction", "seed"}, "split")
+    balance = content.get("balance")
+    balance = keys(balance, {"seed"}, "balance") if balance else None
+    if not 0 < float(split.get("test_fraction", 0.3)) < 1:
+        raise ValueError(f"{where}: split.test_fraction must be between 0 and 1")
+    if include.get("idh") not in (None, "wildtype", "mutant"):
+        raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
+    return TaskConfig(
+        name=str(content["name"]),
+        description=str(content.get("description") or ""),
+        test_fraction=float(split.get("test_fraction", 0.3)),
+        seed=int(split.get("seed", 0)),
+        include_follow_up=bool(include.get("follow_up_exams", False)),
+        label=LabelRule(str(label["column"]), tuple(classes[0].get("values") or ()),
+                        tuple(classes[1].get("values") or ()),
+                        (str(classes[0].get("name", "class 0")), str(classes[1].get("name", "class 1")))),
+        min_age=None if include.get("min_age") is None else float(include["min_age"]),
+        exclude_biopsy_prior_to_imaging=bool(include.get("exclude_biopsy_prior_to_imaging", False)),
+        diagnoses=tuple(str(d) for d in include.get("diagnosis") or ()),
+        idh=include.get("idh"),
+        one_exam_per_subject=bool(include.get("one_exam_per_subject", True)),
+        balance_seed=None if balance is None else int(balance.get("seed", 0)),
+    )
+
+
+# The final estimators a task fits side by side, the thesis' logistic regression first.
+CLASSIFIERS = ("logistic", "svm", "random_forest")
+
+
+def classifier_order(kinds) -> list[str]:
+    """``kinds`` once each, in CLASSIFIERS order (the thesis' logistic regression first); an
+    unknown name is refused with the choices."""
+    for kind in kinds:
+        if kind not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {kind!r}; choose one of {', '.join(CLASSIFIERS)}")
+    return sorted(set(kinds), key=CLASSIFIERS.index)
+
+
+TASK_PRESETS = ("grade", "mgmt")  # the thesis' Part I (7:3) and Part II (8:2)
+
+
+@functools.cache
+def preset(name: str) -> TaskConfig:
+    """The shipped task ``name`` (read once per process: presets are package data)."""
+    return load_task(name)
+
+
+def class_names(task: str) -> tuple[str, str]:
+    """What label 0 and label 1 of the preset ``task`` mean, as tables and charts print them."""
+    return preset(task).class_names if task in TASK_PRESETS else ("class 0", "class 1")
+
+# The fewest cases per class a task can be fitted and evaluated with. Train: the Clinical-Omics
+# radscore is chosen by cross-validation on train, and each CV fold's training part still runs
+# LassoCV's own stratified CV, which needs 2 per class; 3 per class in train is the least for
+# which that holds. The SVM's probability calibration (CalibratedClassifierCV, 5 stratified folds)
+# runs inside those folds too, so it needs 5 per class there: 7 per class in train. Test: one
+# per class, so test metrics exist at all (they mean little at that size; the dashboard warns).
+MIN_TRAIN_PER_CLASS = {"logistic": 3, "random_forest": 3, "svm": 7}
+MIN_TEST_PER_CLASS = 1
+TOO_FEW_CASES = "too few cases"  # how a reason below starts after the task name
+
+
+class TooFewCases(ValueError):
+    """A task has too few usable cases per class to fit its models; the message is one line."""
+
+
+def train_minimum(classifier: str) -> int:
+    """Training cases per class ``classifier`` needs (an unknown one: the most any needs)."""
+    return MIN_TRAIN_PER_CLASS.get(classifier, max(MIN_TRAIN_PER_CLASS.values()))
+
+
+def _least_demanding(task: TaskConfig) -> list[str]:
+    """The task's classifiers that need the fewest training cases per class."""
+    need = {c: train_minimum(c) for c in task.classifiers}
+    return [c for c in task.classifiers if need[c] == min(need.values())]
+
+
+def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> int:
+    """The smallest class size whose first split (``assign_splits``) meets both minimums, for
+    ``classifier`` (default: the task's least demanding classifier, the first that can be fitted)."""
+    need_train = train_minimum(classifier or _least_demanding(task)[0])
+    n = need_train + MIN_TEST_PER_CLASS
+    while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
+        n += 1
+    return n
+
+
+def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series,
+                         classifier: str | None = None) -> str | None:
+    """A one-line reason when the usable cases (``labels`` of the patients with features, and
+    their ``splits``) cannot fit the task's models with ``classifier``, else None. Without
+    ``classifier``: when not even the least demanding of the task's classifiers can be fitted."""
+    named = [classifier] if classifier else _least_demanding(task)
+    need_train = train_minimum(named[0])
+    names = task.class_names
+    splits = splits.reindex(labels.index)
+    counts = {(split, value): int(((splits == split) & (labels == value)).sum())
+              for split in ("train", "test") for value in (0, 1)}
+    if all(counts[("train", v)] >= need_train and counts[("test", v)] >= MIN_TEST_PER_CLASS for v in (0, 1)):
+        return None
+    have = ", ".join(f"{counts[('train', v)] + counts[('test', v)]} {names[v]} "
+                     f"({counts[('train', v)]} train / {counts[('test', v)]} test)" for v in (0, 1))
+    return (f"task {task.name}: {TOO_FEW_CASES}: usable {have}; needs at least {need_train} per class in train and "
+            f"{MIN_TEST_PER_CLASS} in test ({cases_needed_per_class(task, named[0])} per class with a "
+            f"{1 - task.test_fraction:.0%}/{task.test_fraction:.0%} split, {' or '.join(named)})")
+
+
+def classifiers_lacking_cases(task: TaskConfig, labels: pd.Series, splits: pd.Series) -> dict[str, str]:
+    """classifier -> its one-line reason, for each of the task's classifiers the usable cases
+    cannot fit (the SVM needs more than the others); the rest are fitted without it."""
+    reasons = {c: too_few_cases_reason(task, labels, splits, c) for c in task.classifiers}
+    return {c: reason for c, reason in reasons.items() if reason}
+
+
+def seeded_hash(patient_id: str, seed: int) -> float:
+    """A patient's place in a seeded order in [0, 1), the same whoever else is in the cohort."""
+    digest = hashlib.sha256(f"{seed}:{patient_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | None = None) -> pd.Series:
+    """'train'/'test' per patient: stratified by label, seeded, and stable as cases arrive.
+
+    Patients in ``existing`` keep their split. The others are ordered within each class by a
+    seeded hash of their id; each class then tops its test share up to ``test_fraction`` of
+    the class, so a first split is exactly stratified and later arrivals never move anyone.
+    """
+    existing = existing if existing is not None else pd.Series(dtype=object)
+    result = existing[existing.index.isin(labels.index)].copy()
+    for value in sorted(labels.unique()):
+        members = labels.index[labels == value]
+        placed = result.reindex(members).dropna()
+        new = sorted((m for m in members if m not in placed.index), key=lambda m: seeded_hash(m, task.seed))
+        target_test = int(round(task.test_fraction * len(members)))
+        need = max(0, target_test - int((placed == "test").sum()))
+        for k, patient in enumerate(new):
+            result.loc[patient] = "test" if k < need else "train"
+    return result.reindex(labels.index)
