@@ -152,13 +152,11 @@ class Settings:
             rings = sorted({Ring.of(d) for d in self.rings_mm})
         except SettingsError as error:
             raise SettingsError(f"{where}: rings_mm: {error}") from None
-        if not rings:
-            raise SettingsError(f"{where}: rings_mm: name at least one ring")
         set_("rings_mm", tuple(r.mm for r in rings))
         if not self.sequences:
             raise SettingsError(f"{where}: sequences: name at least one sequence")
         unknown = sorted(set(self.tasks) - set(TASK_PRESETS))
-        if unknown or not self.tasks:
+        if unknown:  # no task at all is allowed: the imaging and features only
             raise SettingsError(f"{where}: tasks: unknown {unknown}; tasks are {', '.join(TASK_PRESETS)}")
         set_("tasks", tuple(t for t in TASK_PRESETS if t in self.tasks))
         try:

@@ -58,7 +58,7 @@ def test_a_killed_run_resumes_without_recomputing_and_leaves_no_partial_rows(tmp
     for path in (data / "warehouse" / "tables").glob("*/*.parquet"):
         pq.read_table(path)  # every visible file is whole
     root = data / "warehouse"
-    identity = PipelineResource(cohort_dir=str(cohort), params="demo").feature_identity()
+    identity = PipelineResource(cohort_dir=str(cohort), params="demo").settings.feature_identity
     done_before = queries.extracted_partitions(root, identity)
     assert 4 <= len(done_before) < 12  # killed part-way: 4 patients x 3 VOIs in all
     runs_before = _ring_runs(home)
