@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_parser.add_argument("cohort_dir")
     ingest_parser.add_argument("--layout", choices=LAYOUTS, default=None)
     ingest_parser.add_argument("--json", action="store_true")
+    ingest_parser.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     ingest_parser.set_defaults(func=ingest.run)
 
     run_parser = commands.add_parser("run", help="materialize the whole asset graph for a cohort through Dagster")

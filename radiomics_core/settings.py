@@ -297,7 +297,7 @@ class Settings:
     def preprocessing_identity(self) -> str:
         """A hash of every setting that changes the normalized images."""
         return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip,
-                        "normalized_dtype": "float32"})
+                        "normalized_dtype": "float32", "brain": "layout mask, else derived from the sequences"})
 
     @property
     def feature_identity(self) -> str:

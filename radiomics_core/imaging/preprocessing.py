@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomics_core.cohorts.layouts import Case
+from radiomics_core.imaging.brain import case_brain
 from radiomics_core.files.images import read_image
 from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differences
 
@@ -153,13 +154,14 @@ def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -
     seg = read_image(case.segmentation)
     grid = reference_grid(seg, config.spacing_mm)
     labels = resample_labels(seg, grid)
-    brain = None
-    if case.brain_mask is not None:
-        brain = resample_labels(read_image(case.brain_mask) > 0, grid)
+    raw = {sequence: read_image(path, sitk.sitkFloat32) for sequence, path in case.images.items()}
+    found = case_brain(read_image(case.brain_mask) if case.brain_mask is not None else None,
+                       {s: image for s, image in raw.items() if image.GetSize() == seg.GetSize()}, seg)
+    brain = resample_labels(found.mask, grid) if found.mask is not None else None
     interpolator = _INTERPOLATORS[config.image_interpolator]
     images: dict[str, sitk.Image] = {}
     for sequence, path in case.images.items():
-        image = image_on_grid(read_image(path, sitk.sitkFloat32), grid, interpolator)
+        image = image_on_grid(raw.pop(sequence), grid, interpolator)
         if config.n4_bias_correction:
             image = sitk.N4BiasFieldCorrection(image, brain if brain is not None else sitk.OtsuThreshold(image, 0, 1))
         if config.normalization == "zscore":
@@ -177,5 +179,6 @@ def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -
         "source_spacing": list(seg.GetSpacing()),
         "label_interpolation": "shape-based: per-label signed distance, linear (resample_labels)",
         "files": {role: str(path) for role, path in case.files().items()},
+        "brain": found.describe(),
     }
     return PreprocessedCase(case.patient_id, images, labels, brain, case.labels.tumor, metadata)
