@@ -207,3 +207,57 @@ def test_extraction_matches_naive_pyradiomics_on_a_real_tumor_and_its_rings(coho
     for key, value in reference.items():
         tolerance = 1e-6 if key[1].startswith("original_") else 1e-3
         assert got[key] == pytest.approx(value, rel=tolerance, abs=1e-9), key
+
+
+NATIVE = REAL / "tcga-lgg" / "TCGA-FG-6692" / "native"
+
+
+def _native_manifest(root: Path) -> Path:
+    """TCGA-FG-6692 as acquired (every series on its own grid, skull on) as a manifest case, with
+    a segmentation on the T1c's grid: a ball of edema around a core at the volume's centre."""
+    files = {seq: next(NATIVE.glob(f"*_{suffix}.nii.gz")) for seq, suffix in
+             (("T1", "t1"), ("T1c", "t1c"), ("T2", "t2"), ("FLAIR", "fla"))}
+    for seq, path in files.items():
+        _link(path, root / "TCGA-FG-6692" / f"{seq}.nii.gz")
+    t1c = read_image(files["T1c"])
+    index = np.indices(t1c.GetSize()[::-1]).reshape(3, -1).T[:, ::-1]  # (x, y, z) per voxel
+    centre = np.array(t1c.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in t1c.GetSize()]))
+    direction = np.array(t1c.GetDirection()).reshape(3, 3)
+    points = (direction @ (index * np.array(t1c.GetSpacing())).T).T + np.array(t1c.GetOrigin())
+    radius = np.linalg.norm(points - centre, axis=1).reshape(t1c.GetSize()[::-1])
+    seg = sitk.GetImageFromArray(np.where(radius < 8, 1, np.where(radius < 18, 2, 0)).astype(np.uint8))
+    seg.CopyInformation(t1c)
+    sitk.WriteImage(seg, str(root / "TCGA-FG-6692" / "seg.nii.gz"))
+    (root / "manifest.csv").write_text("patient_id,T1,T1c,T2,FLAIR,seg,labels\nTCGA-FG-6692," + ",".join(
+        f"TCGA-FG-6692/{seq}.nii.gz" for seq in ("T1", "T1c", "T2", "FLAIR")) + ",TCGA-FG-6692/seg.nii.gz,brats2021\n",
+        encoding="utf-8")
+    return root
+
+
+def test_a_native_space_study_ingests_as_usable_and_is_resampled_onto_the_segmentations_grid(tmp_path, capsys):
+    from radiomics_core.cohorts.layouts import CohortConfig, read_cohort
+    from radiomics_core.imaging.preprocessing import PreprocessConfig, preprocess_case
+
+    cohort = _native_manifest(tmp_path / "native")
+    case = _usable(str(cohort), capsys)["TCGA-FG-6692"]
+    assert case["usable"]
+    resampled = {Path(issue["path"]).name for issue in case["issues"] if issue["kind"] == "resampled"}
+    assert resampled == {"T2.nii.gz", "FLAIR.nii.gz"}  # T1 shares the T1c's grid
+    prepared = preprocess_case(read_cohort(cohort, CohortConfig()).case("TCGA-FG-6692"),
+                               PreprocessConfig(spacing_mm=None))
+    for image in prepared.images.values():
+        assert image.GetSize() == prepared.labels.GetSize() and image.GetOrigin() == prepared.labels.GetOrigin()
+    assert prepared.metadata["brain"]["source"] == "none"  # with its skull: no brain to derive
+
+
+def test_rigid_registration_recovers_a_known_motion_of_the_real_flair():
+    from radiomics_core.imaging.registration import register_rigid, rotation_angle_deg
+
+    flair = read_image(next(NATIVE.glob("*_fla.nii.gz")), sitk.sitkFloat32)
+    centre = flair.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in flair.GetSize()])
+    motion = sitk.Euler3DTransform(centre, 0.0, 0.0, np.radians(5.0), (2.4, 3.2, 0.0))  # 5 degrees, 4 mm
+    moved = sitk.Resample(flair, flair, motion, sitk.sitkLinear, 0.0)
+    found = register_rigid(moved, flair)
+    assert rotation_angle_deg(found.transform, motion) < 1.0
+    assert np.linalg.norm(np.subtract(found.transform.TransformPoint(centre), motion.TransformPoint(centre))) < 1.0
+    assert found.describe()["mattes_mi"] < 0
