@@ -30,7 +30,8 @@ def _print_report(report: ValidationReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cohort = read_cohort(Path(args.cohort_dir), CohortConfig(layout=args.layout))
+        sequences = tuple(args.sequences.split(",")) if args.sequences else CohortConfig().sequences
+        cohort = read_cohort(Path(args.cohort_dir), CohortConfig(layout=args.layout, sequences=sequences))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_parser.add_argument("cohort_dir")
     ingest_parser.add_argument("--layout", choices=LAYOUTS, default=None)
     ingest_parser.add_argument("--json", action="store_true")
+    ingest_parser.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     ingest_parser.set_defaults(func=ingest.run)
 
     run_parser = commands.add_parser("run", help="materialize the whole asset graph for a cohort through Dagster")
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "grade.yaml or mgmt.yaml and edit the rules); repeat for both tasks")
     run_parser.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
     run_parser.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
+    run_parser.add_argument("--registration", choices=["none", "rigid"], default=None,
+                            help="rigid: register each sequence onto the T1c first (native-space studies)")
     run_parser.add_argument("--params", default=None,
                      help="'default', 'demo' or a PyRadiomics YAML file (default: the saved settings, else 'default')")
     chosen = run_parser.add_mutually_exclusive_group()

@@ -26,6 +26,7 @@ class PipelineResource(dg.ConfigurableResource):
     normalization: str = "zscore"
     n4_bias_correction: bool = False
     brain_clip: bool = True  # rings never leave the case's brain
+    registration: str = "none"  # "rigid": each sequence registered onto the T1c first
     rings_mm: list[float] = list(_DEFAULTS["rings_mm"].default)
     tasks: list[str] = list(_DEFAULTS["tasks"].default)
     # Task YAML files (the format of radiomics_core/tasks/presets/), each replacing the preset of its name.

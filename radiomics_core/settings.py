@@ -128,6 +128,8 @@ class Settings:
     normalization: str = "zscore"
     n4_bias_correction: bool = False
     brain_clip: bool = True  # rings never leave the case's brain
+    # "rigid": register each sequence onto the T1c first (native-space studies); "none": as they lie.
+    registration: str = "none"
     rings_mm: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0)
     tasks: tuple[str, ...] = ("grade", "mgmt")
     # Task YAML files (the format of radiomics_core/tasks/presets/), each replacing the preset of its name.
@@ -167,6 +169,8 @@ class Settings:
             raise SettingsError(f"{where}: classifiers: name at least one of {', '.join(CLASSIFIERS)}")
         if self.normalization not in NORMALIZATIONS:
             raise SettingsError(f"{where}: normalization {self.normalization!r} is not one of {', '.join(NORMALIZATIONS)}")
+        if self.registration not in ("none", "rigid"):
+            raise SettingsError(f"{where}: registration {self.registration!r} is not one of none, rigid")
         if self.spacing_mm is not None and not float(self.spacing_mm) > 0:
             raise SettingsError(f"{where}: spacing_mm must be positive (or null: keep the scans' grid)")
         if int(self.max_voxels) <= 0:
@@ -268,7 +272,7 @@ class Settings:
         from radiomics_core.imaging.preprocessing import PreprocessConfig
 
         return PreprocessConfig(spacing_mm=self.spacing_mm, normalization=self.normalization,
-                                n4_bias_correction=self.n4_bias_correction)
+                                n4_bias_correction=self.n4_bias_correction, registration=self.registration)
 
     def validation_config(self):
         from radiomics_core.cohorts.validation import ValidationConfig
@@ -295,7 +299,7 @@ class Settings:
     def preprocessing_identity(self) -> str:
         """A hash of every setting that changes the normalized images."""
         return _digest({"preprocess": asdict(self.preprocess_config()), "brain_clip": self.brain_clip,
-                        "normalized_dtype": "float32"})
+                        "normalized_dtype": "float32", "brain": "layout mask, else derived from the sequences"})
 
     @property
     def feature_identity(self) -> str:

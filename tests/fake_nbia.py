@@ -22,7 +22,13 @@ a page so paging is exercised.
 DICOM files are written by SimpleITK from a small phantom; a DICOM-SEG series (Modality ``SEG``,
 one multi-frame file, as TCIA serves segmentations) is written by highdicom from the phantom's
 tumor labels (``phantom_labels``) with the study's T1c series as its source images. Faults are queued per series UID and
-consumed one per request: ``"429"``, ``"500"``, ``"truncate"``, ``"bad-md5"``, ``"slow"``.
+consumed one per request: ``"429"``, ``"500"``, ``"truncate"`` (the stream stops two thirds in),
+``"corrupt"`` (a flipped byte inside a deflated entry), ``"bad-md5"``, ``"slow"``.
+
+Zips are built the way the real server builds them (CBIIT/NBIA-TCIA, ``V4_getImageWithMD5Hash``
+and ``V4_getImage``): Java's ``ZipOutputStream`` (DEFLATED entries) streamed chunked without a
+Content-Length; ``getImage`` puts a LICENSE entry first and names files as ``NewFileNames=Yes``
+asks.
 """
 
 from __future__ import annotations
@@ -120,18 +126,33 @@ def seg_files(patient_id: str, study_uid: str, source_uid: str, source_descripti
     return (("00000001.dcm", buffer.getvalue()),)
 
 
-def series_zip(files, corrupt_member: bool = False, bad_md5: bool = False, md5: bool = True) -> bytes:
+def series_zip(files, corrupt_member: bool = False, bad_md5: bool = False, md5: bool = True,
+               license_first: bool = False, new_file_names: bool = False) -> bytes:
+    """A series zip as NBIA's ``ZipOutputStream`` writes it: every entry DEFLATED (Java's
+    default), ``md5hashes.csv`` last. ``getImage`` puts a LICENSE entry first and, with
+    ``NewFileNames=Yes``, names files by ``getNewFilename`` ("1-01.dcm") instead of "%08d.dcm".
+    ``corrupt_member`` flips a byte inside the first file's compressed data (its CRC then fails)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        if license_first:
+            archive.writestr("LICENSE", "Creative Commons Attribution 3.0 Unported License")
         lines = ["Filename,MD5Hash"]
         for k, (name, data) in enumerate(files):
-            archive.writestr(name, b"not dicom" if corrupt_member and k == 0 else data)
+            name = f"1-{k + 1:02d}.dcm" if new_file_names else name
+            archive.writestr(name, data)
             digest = hashlib.md5(data).hexdigest()
             lines.append(f"{name},{'0' * 32 if bad_md5 and k == 0 else digest}")
         if md5:
             archive.writestr("md5hashes.csv", "\n".join(lines) + "\n")
-        archive.writestr("LICENSE", "CC BY 3.0")
-    return buffer.getvalue()
+    payload = buffer.getvalue()
+    if corrupt_member:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            first = archive.infolist()[1 if license_first else 0]
+        # The local header is 30 bytes plus the name and extra field; the data follows.
+        start = first.header_offset + 30 + len(first.filename.encode()) + len(first.extra)
+        middle = start + first.compress_size // 2
+        payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1:]
+    return payload
 
 
 @dataclass
@@ -176,6 +197,8 @@ def _from_date(query: dict) -> date:
 
 def handler_for(state: NbiaState):
     class FakeNbia(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # chunked transfer encoding, as the real server streams zips
+
         def do_GET(self):  # noqa: N802 - http.server's name
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -208,11 +231,11 @@ def handler_for(state: NbiaState):
                     return self._send(int(fault), b"", headers={"Retry-After": "0"} if fault == "429" else {})
                 if fault == "slow":
                     time.sleep(1.0)
-                payload = series_zip(match[0].files(), bad_md5=fault == "bad-md5",
-                                     md5=endpoint == "getImageWithMD5Hash")
-                if fault == "truncate":
-                    payload = payload[: len(payload) * 2 // 3]
-                return self._send(200, payload, "application/zip")
+                md5 = endpoint == "getImageWithMD5Hash" or query.get("IncludeMD5", "").lower() == "yes"
+                payload = series_zip(match[0].files(), bad_md5=fault == "bad-md5", md5=md5,
+                                     corrupt_member=fault == "corrupt", license_first=endpoint == "getImage",
+                                     new_file_names=query.get("NewFileNames", "").lower() == "yes")
+                return self._stream(payload, stop_at=len(payload) * 2 // 3 if fault == "truncate" else None)
             return self._send(404, b"")
 
         def _listing(self, query, per_page=2):
@@ -227,6 +250,26 @@ def handler_for(state: NbiaState):
         def _json(self, rows):
             # The API's empty answer is HTTP 200 with an empty body, not "[]".
             return self._send(200, json.dumps(rows).encode() if rows else b"")
+
+        def _stream(self, payload: bytes, stop_at: int | None = None, chunk: int = 8192):
+            """The zip as NBIA's StreamingOutput sends it: chunked, no Content-Length. ``stop_at``:
+            the connection closes after that many bytes, without the final chunk."""
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                end = len(payload) if stop_at is None else stop_at
+                for start in range(0, end, chunk):
+                    part = payload[start:min(start + chunk, end)]
+                    self.wfile.write(f"{len(part):X}\r\n".encode() + part + b"\r\n")
+                if stop_at is None:
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.close_connection = True
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _send(self, status, body, kind="application/json", headers=None):
             try:

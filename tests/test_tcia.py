@@ -1,6 +1,7 @@
 """The TCIA client, the TCIA sensor and the ``tcia_series`` asset against a local server that
 answers like the NBIA v4 API (tests/fake_nbia.py, which cites where each response shape comes from)."""
 
+import io
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -85,11 +86,53 @@ def test_a_server_error_that_persists_names_the_series(client, nbia, tmp_path):
     assert not (tmp_path / PATIENT).exists() or list((tmp_path / PATIENT).iterdir()) == []
 
 
-def test_a_truncated_download_is_not_landed(client, nbia, tmp_path):
+def test_a_deflated_segmentation_far_smaller_than_its_dicom_file_lands(client, nbia, tmp_path):
+    # NBIA deflates its zips, and a DICOM-SEG (bit-packed, mostly zero) shrinks most: a byte-count
+    # check against FileSize (the DICOM files' sum) would call this healthy download truncated.
+    import zipfile
+
+    from tests.fake_nbia import series_zip
+
+    seg = NbiaSeries(PATIENT, STUDY, f"{ROOT}.3.199", "tumor segmentation", modality="SEG",
+                     source=(UID, "AX T1 POST GD"))
+    nbia[0].series.append(seg)
+    listed = next(s for s in client.series("TCGA-GBM") if s.series_uid == seg.series_uid)
+    payload = series_zip(seg.files())
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        assert {m.compress_type for m in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert len(payload) < 0.5 * listed.file_size
+    assert len(list(client.download_series(listed, tmp_path).glob("*.dcm"))) == 1
+
+
+def test_a_stream_cut_once_is_downloaded_again(client, nbia, tmp_path):
     nbia[0].faults[UID].append("truncate")
-    with pytest.raises(TciaError, match=f"series {UID}: .*truncated download"):
+    assert len(list(client.download_series(first_series(client), tmp_path).glob("*.dcm"))) == 4
+    assert len(nbia[0].downloads()) == 2
+
+
+def test_a_stream_cut_every_time_fails_the_series_with_nothing_landed(client, nbia, tmp_path):
+    nbia[0].faults[UID] += ["truncate"] * 3
+    with pytest.raises(TciaError, match=f"series {UID}: .*truncated download.* after 3 attempts"):
         client.download_series(first_series(client), tmp_path)
-    assert list(tmp_path.rglob("*.dcm")) == []
+    assert list(tmp_path.rglob("*.dcm")) == [] and list(tmp_path.rglob("*.zip")) == []
+
+
+def test_a_zip_with_a_corrupted_entry_fails_the_series_by_uid_with_nothing_half_written(client, nbia, tmp_path):
+    nbia[0].faults[UID].append("corrupt")
+    with pytest.raises(TciaError, match=f"series {UID}: the zip has a corrupt member \\(00000001.dcm\\)"):
+        client.download_series(first_series(client), tmp_path)
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / PATIENT])  # no staging folder, no file
+
+
+def test_a_get_image_zip_with_its_license_first_and_new_file_names_is_read(nbia, tmp_path):
+    from radiomics_core.tcia.client import _extract_dicom_zip
+    from tests.fake_nbia import series_zip
+
+    archive = tmp_path / "getImage.zip"
+    archive.write_bytes(series_zip(nbia[0].series[0].files(), license_first=True, new_file_names=True))
+    (tmp_path / "out").mkdir()
+    assert _extract_dicom_zip(archive, tmp_path / "out", UID) == 4
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"1-{k:02d}.dcm" for k in range(1, 5)]
 
 
 def test_a_wrong_md5_is_refused(client, nbia, tmp_path):
@@ -159,7 +202,7 @@ def test_the_sensor_requests_new_series_once_and_runs_download_them(nbia, tmp_pa
         uids = [f"{ROOT}.3.{k}" for k in range(201, 205)]
         state.faults[uids[0]].append("429")
         state.faults[uids[1]] += ["500", "500"]
-        state.faults[uids[2]].append("truncate")
+        state.faults[uids[2]] += ["truncate", "truncate"]
         state.faults[uids[3]].append("bad-md5")
         state.requests.clear()
         second, runs = poll(instance, tcia, first.cursor)

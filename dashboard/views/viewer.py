@@ -6,9 +6,11 @@ its outline in its own colour, and the legend gives each colour's VOI and volume
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import SimpleITK as sitk
 import streamlit as st
 from scipy import ndimage
@@ -73,6 +75,17 @@ def _legend(rings: list[str], volumes: dict[float, float], shown: set[str]) -> s
     return "<div style='line-height:1.9'>" + "<br>".join(items) + "</div>"
 
 
+def brain_caption(preprocessing: pd.DataFrame) -> str:
+    """Where the rings' brain came from (the layout's mask, derived, or none: rings not clipped)."""
+    if preprocessing.empty:
+        return "Brain: not recorded (normalized before brains were recorded)"
+    brain = json.loads(preprocessing["metadata_json"].iloc[0]).get("brain") or {}
+    source = brain.get("source", "not recorded")
+    if source == "none":
+        return f"Brain: none could be told ({brain.get('reason', '')}); the rings are not clipped"
+    return f"Brain: {source}, {brain.get('voxels', 0):,} voxels; rings are clipped to it"
+
+
 def render(root: str, work: Path) -> None:
     st.header("Patient viewer")
     patients = data.table(root, "patients")
@@ -103,6 +116,7 @@ def render(root: str, work: Path) -> None:
         volumes = data.ring_volumes(root, patient)
         st.markdown(_legend(rings, dict(zip(volumes["ring_mm"], volumes["volume_mm3"])), set(masks)),
                     unsafe_allow_html=True)
+        st.caption(brain_caption(data.table(root, "preprocessing", (("patient_id", patient),))))
     with left:
         plane_masks = {ring: mask[z] for ring, mask in masks.items()}
         st.image(overlay(image[z], plane_masks), caption=f"{patient} {sequence}, axial slice {z}", width=520)

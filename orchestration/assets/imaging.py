@@ -26,7 +26,7 @@ from orchestration.resources import PipelineResource
 from radiomics_core.cohorts.layouts import Cohort
 from radiomics_core.features.extraction import extract_case_features
 from radiomics_core.files.images import read_image, write_image_atomic
-from radiomics_core.cohorts.issues import CaseError, CaseIssue, IssueKind
+from radiomics_core.cohorts.issues import CaseError, CaseIssue, IssueKind, Severity
 from radiomics_core.imaging.preprocessing import preprocess_case
 from radiomics_core.imaging.rings import brain_clipped_distance_mm, mask_volume, ring_from_distance, voi_t_mask
 from radiomics_core.settings import Ring
@@ -157,6 +157,16 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
         distance_image = sitk.GetImageFromArray(distance)
         distance_image.CopyInformation(voi_t)
         write_image_atomic(distance_image, paths["distance"])
+        if prepared.brain is None and pipeline.brain_clip:
+            # Recorded under its own key: the stage's issues are cleared when it succeeds.
+            reason = prepared.metadata["brain"].get("reason", "")
+            warehouse.write_partition("case_issues", f"{patient_id}__brain", records.issue_rows([CaseIssue(
+                patient_id, IssueKind.NO_BRAIN, f"the rings are not clipped to the brain: the case has no brain mask "
+                f"and none can be derived ({reason}); add a brain_mask column to the manifest, or skull-strip the "
+                "sequences (background 0)", str(case.folder), Severity.WARNING, stage="preprocess")], "preprocess"))
+            context.log.warning(f"{patient_id}: no brain mask and none derivable ({reason}); rings not clipped")
+        else:
+            warehouse.delete_partition("case_issues", f"{patient_id}__brain")
         metadata = {**prepared.metadata, "identity": pipeline.settings.preprocessing_identity}
         warehouse.write_partition("preprocessing", patient_id, pd.DataFrame(
             [{"patient_id": patient_id, "metadata_json": json.dumps(metadata)}]))
@@ -165,6 +175,7 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
     written.update({"voi_t": paths["voi_t"], "distance": paths["distance"]})
     return dg.MaterializeResult(
         metadata={"grid_size": str(prepared.metadata["grid"]["size"]), "spacing_mm": pipeline.spacing_mm,
+                  "brain": prepared.metadata["brain"]["source"],
                   "voi_t_voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(voi_t)))},
         check_results=[checks.geometry_consistent(paths["labels"], written)],
     )

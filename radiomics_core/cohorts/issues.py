@@ -23,6 +23,8 @@ class IssueKind(str, Enum):
     UNSAFE_PATH = "unsafe_path"
     TOO_LARGE = "too_large"
     PROCESSING_ERROR = "processing_error"
+    RESAMPLED = "resampled"  # a volume on another grid of the same patient space: resampled
+    NO_BRAIN = "no_brain"  # no brain mask and none derivable: rings are not clipped
 
 
 class Severity(str, Enum):

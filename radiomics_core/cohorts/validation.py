@@ -117,6 +117,21 @@ def _read_checked(case: Case, role: str, config: ValidationConfig, issues: list[
     return image
 
 
+def _tumor_inside(seg: sitk.Image, tumor: frozenset[int], image: sitk.Image) -> bool:
+    """Whether the corners of the tumor's bounding box (physical points) lie inside ``image``."""
+    inside = np.argwhere(np.isin(sitk.GetArrayViewFromImage(seg), list(tumor)))
+    if not len(inside):
+        return False
+    low, high = inside.min(axis=0)[::-1], inside.max(axis=0)[::-1]  # (x, y, z) indices
+    size = np.array(image.GetSize())
+    for corner in np.array(np.meshgrid(*zip(low, high), indexing="ij")).reshape(3, -1).T:
+        point = seg.TransformIndexToPhysicalPoint([int(v) for v in corner])
+        index = np.array(image.TransformPhysicalPointToContinuousIndex(point))
+        if np.any(index < -0.5) or np.any(index > size - 0.5):
+            return False
+    return True
+
+
 def validate_case(case: Case, known: list[CaseIssue] = (), config: ValidationConfig = ValidationConfig()) -> CaseReport:
     """Read every volume of ``case`` and report what is wrong; files already reported are skipped."""
     issues: list[CaseIssue] = list(known)
@@ -145,10 +160,18 @@ def validate_case(case: Case, known: list[CaseIssue] = (), config: ValidationCon
             continue
         if seg is not None:
             diffs = geometry_differences(seg, image, config.tolerance)
-            if diffs:
+            if diffs and _tumor_inside(seg, case.labels.tumor, image):
+                # A native-space study: each series on its own grid in one patient space. Such a
+                # volume is resampled onto the segmentation's grid by physical coordinates.
+                issues.append(CaseIssue(case.patient_id, IssueKind.RESAMPLED, f"{role} is on another grid "
+                                        f"({'; '.join(diffs)}); it is resampled onto the segmentation's grid by "
+                                        "physical coordinates (check the alignment, or set registration: rigid)",
+                                        str(path), Severity.WARNING))
+            elif diffs:
                 issues.append(CaseIssue(case.patient_id, IssueKind.GEOMETRY_MISMATCH,
-                                        f"{role} is not on the segmentation's grid: {'; '.join(diffs)}; "
-                                        "resample it onto the segmentation first", str(path)))
+                                        f"{role} is not on the segmentation's grid and the tumor lies outside its "
+                                        f"extent: {'; '.join(diffs)}; resample it onto the segmentation first",
+                                        str(path)))
     return CaseReport(case.patient_id, case.source_id, issues)
 
 

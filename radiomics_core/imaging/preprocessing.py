@@ -14,6 +14,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomics_core.cohorts.layouts import Case
+from radiomics_core.imaging.brain import case_brain
+from radiomics_core.imaging.registration import REGISTRATIONS, register_rigid
 from radiomics_core.files.images import read_image
 from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differences
 
@@ -29,6 +31,10 @@ class PreprocessConfig:
     n4_bias_correction: bool = False  # UCSF-PDGM and BraTS are already corrected
     normalization: str = "zscore"  # or "none"
     clip_percentiles: tuple[float, float] = (0.5, 99.5)  # robust clipping before the z-score
+    # "rigid": each sequence registered onto the reference sequence before resampling (native-space
+    # studies whose series the patient moved between); "none": taken as they lie in patient space.
+    registration: str = "none"
+    reference_sequence: str = "T1c"
 
 
 @dataclass
@@ -148,18 +154,37 @@ def zscore_in_mask(image: sitk.Image, mask: np.ndarray, clip: tuple[float, float
     return out
 
 
+def _registrations(raw: dict[str, sitk.Image], config: PreprocessConfig) -> dict:
+    """Each non-reference sequence's rigid registration onto the reference (``registration: rigid``)."""
+    if config.registration == "none":
+        return {}
+    if config.registration != "rigid":
+        raise ValueError(f"registration {config.registration!r} is not one of {', '.join(REGISTRATIONS)}")
+    if config.reference_sequence not in raw:
+        raise ValueError(f"registration needs the reference sequence {config.reference_sequence}")
+    fixed = raw[config.reference_sequence]
+    return {sequence: register_rigid(fixed, image) for sequence, image in raw.items()
+            if sequence != config.reference_sequence}
+
+
 def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -> PreprocessedCase:
     """Read, resample, correct and normalize one case's volumes."""
     seg = read_image(case.segmentation)
     grid = reference_grid(seg, config.spacing_mm)
     labels = resample_labels(seg, grid)
-    brain = None
-    if case.brain_mask is not None:
-        brain = resample_labels(read_image(case.brain_mask) > 0, grid)
+    raw = {sequence: read_image(path, sitk.sitkFloat32) for sequence, path in case.images.items()}
+    found = case_brain(read_image(case.brain_mask) if case.brain_mask is not None else None,
+                       {s: image for s, image in raw.items() if image.GetSize() == seg.GetSize()}, seg)
+    brain = resample_labels(found.mask, grid) if found.mask is not None else None
     interpolator = _INTERPOLATORS[config.image_interpolator]
+    registrations = _registrations(raw, config)
     images: dict[str, sitk.Image] = {}
     for sequence, path in case.images.items():
-        image = image_on_grid(read_image(path, sitk.sitkFloat32), grid, interpolator)
+        if sequence in registrations:
+            image = sitk.Resample(raw.pop(sequence), grid, registrations[sequence].transform, interpolator, 0.0,
+                                  sitk.sitkFloat32)
+        else:
+            image = image_on_grid(raw.pop(sequence), grid, interpolator)
         if config.n4_bias_correction:
             image = sitk.N4BiasFieldCorrection(image, brain if brain is not None else sitk.OtsuThreshold(image, 0, 1))
         if config.normalization == "zscore":
@@ -177,5 +202,7 @@ def preprocess_case(case: Case, config: PreprocessConfig = PreprocessConfig()) -
         "source_spacing": list(seg.GetSpacing()),
         "label_interpolation": "shape-based: per-label signed distance, linear (resample_labels)",
         "files": {role: str(path) for role, path in case.files().items()},
+        "brain": found.describe(),
+        "registration": {sequence: r.describe() for sequence, r in registrations.items()},
     }
     return PreprocessedCase(case.patient_id, images, labels, brain, case.labels.tumor, metadata)

@@ -122,23 +122,34 @@ class TciaClient:
     def _get(self, endpoint: str, about: str = "", **params: str) -> httpx.Response:
         return self._fetch(f"{self.base_url}/{endpoint}", f"{about}: {endpoint}" if about else endpoint, params)
 
-    def _fetch(self, url: str, what: str, params: dict[str, str]) -> httpx.Response:
+    def _fetch(self, url: str, what: str, params: dict[str, str], sink: Path | None = None) -> httpx.Response:
+        """GET ``url`` with retries on 429/5xx, timeouts and cut connections. With ``sink`` the body
+        is streamed to that file (NBIA streams zips chunked, without a Content-Length)."""
         problem = ""
         for attempt in range(1, self.retry.attempts + 1):
             retry_after = None
             try:
-                response = httpx.get(url, params=params, timeout=self.timeout_s)
+                with httpx.stream("GET", url, params=params, timeout=self.timeout_s) as response:
+                    if response.status_code == 200:
+                        if sink is None:
+                            response.read()
+                        else:
+                            with open(sink, "wb") as out:
+                                for chunk in response.iter_bytes(1 << 20):
+                                    out.write(chunk)
+                        return response
+                    problem = f"HTTP {response.status_code}"
+                    if response.status_code not in _RETRIED_STATUS:
+                        raise TciaError(f"{what}: {problem}")
+                    retry_after = response.headers.get("Retry-After")
             except httpx.TimeoutException:
                 problem = "timed out"
+            except httpx.RemoteProtocolError:
+                # The server closed the connection before the body's end (an incomplete chunked
+                # stream or fewer bytes than a Content-Length said).
+                problem = "the connection closed before the download's end (truncated download)"
             except httpx.HTTPError as error:
                 problem = f"request failed ({type(error).__name__})"
-            else:
-                if response.status_code == 200:
-                    return response
-                problem = f"HTTP {response.status_code}"
-                if response.status_code not in _RETRIED_STATUS:
-                    raise TciaError(f"{what}: {problem}")
-                retry_after = response.headers.get("Retry-After")
             if attempt < self.retry.attempts:
                 self.sleep(self.retry.delay(attempt, retry_after))
         attempts = self.retry.attempts
@@ -217,15 +228,16 @@ class TciaClient:
         if target.exists():
             return target
         clean_stale_downloads(target.parent)
-        content = self._get("getImageWithMD5Hash", about=f"series {uid}", SeriesInstanceUID=series.series_uid).content
-        # FileSize counts the DICOM files; the zip compresses them, hence a loose bound.
-        if series.file_size and len(content) < 0.5 * series.file_size:
-            raise TciaError(f"series {uid}: got {len(content):,} bytes, expected about {series.file_size:,} "
-                            "(truncated download)")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = make_temp_dir(target.parent, prefix=staging_prefix())  # group-readable like the cohort
         try:
-            count = _extract_dicom_zip(content, staging, uid)
+            # Validated by what the real server guarantees: every entry's CRC, the MD5 of every file
+            # (md5hashes.csv) and the image count; a byte count cannot tell, since NBIA deflates.
+            archive = staging / ZIP_NAME
+            self._fetch(f"{self.base_url}/getImageWithMD5Hash", f"series {uid}: getImageWithMD5Hash",
+                        {"SeriesInstanceUID": series.series_uid}, sink=archive)
+            count = _extract_dicom_zip(archive, staging, uid)
+            archive.unlink()
             if series.image_count and count != series.image_count:
                 raise TciaError(f"series {uid}: {count} DICOM files, the API listed {series.image_count}")
             os.replace(staging, target)
@@ -295,11 +307,14 @@ def _expected_md5(archive: zipfile.ZipFile) -> dict[str, str]:
             if row.get("Filename") and row.get("MD5Hash")}
 
 
-def _extract_dicom_zip(content: bytes, folder: Path, uid: str) -> int:
+ZIP_NAME = "series.zip"  # the download while it is validated, inside the staging folder
+
+
+def _extract_dicom_zip(path: Path, folder: Path, uid: str) -> int:
     import pydicom
 
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise TciaError(f"series {uid}: the download is not a valid zip (truncated download)") from None
     count = 0
@@ -313,7 +328,7 @@ def _extract_dicom_zip(content: bytes, folder: Path, uid: str) -> int:
         expected = _expected_md5(archive)
         for member in archive.infolist():
             name = Path(member.filename).name
-            if member.is_dir() or not name or name.upper().startswith("LICENSE") or name == MD5_FILE:
+            if member.is_dir() or not name or name.upper().startswith("LICENSE") or name in (MD5_FILE, ZIP_NAME):
                 continue
             data = archive.read(member)
             if expected:
