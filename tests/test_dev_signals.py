@@ -200,19 +200,6 @@ def test_ctrl_c_in_a_terminal_stops_every_child_and_frees_both_ports(start_dev):
     dev.assert_stopped_within(STOPPED_S)
 
 
-def test_a_hang_up_stops_every_child_and_frees_both_ports(start_dev):
-    dev = start_dev()
-    os.kill(dev.pid, signal.SIGHUP)  # what the shell passes on to dev when its terminal closes
-    dev.assert_stopped_within(STOPPED_S)
-
-
-def test_when_the_dashboard_exits_on_its_own_dev_stops_the_dagster_ui(start_dev):
-    dev = start_dev()
-    dashboard = next(p for p in dev.tree if p.pid in dev.sessions and "streamlit" in " ".join(p.cmdline()))
-    os.killpg(dashboard.pid, signal.SIGKILL)
-    dev.assert_stopped_within(STOPPED_S)
-
-
 # The stop itself, on stand-in children that ignore SIGTERM (as a hung server would).
 STUBBORN = "trap '' TERM; sleep 60 & wait"
 
