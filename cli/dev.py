@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,10 +31,6 @@ def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import signal
-    import subprocess
-
     from cli.launcher import default_dagster_home
 
     default_dagster_home(args.data_dir)
@@ -47,44 +47,51 @@ def run(args: argparse.Namespace) -> int:
     settings = pipeline.settings.save()
     env = {**os.environ, "GLIOMA_RINGS_SETTINGS": str(settings), "GLIOMA_RINGS_DATA": pipeline.data_dir}
     root = Path(__file__).resolve().parent.parent
-    # Each child leads its own process group, so stopping it also stops what it started
-    # (dagster dev's webserver, daemon and code server).
-    processes = [subprocess.Popen(command, env=env, cwd=root, start_new_session=True) for command in commands]
-    print(f"settings: {settings}")
-    print(f"Dagster UI: http://{args.dagster_host}:{args.dagster_port}   "
-          f"dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    # A signal is only noted: raising from the handler would cut the stop below short when a
+    # second one arrives (uv forwards the SIGTERM of `kill -- -PGID` or `timeout`, so dev gets two),
+    # leaving the webserver, daemon and code server running on the port.
+    signals: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda received, frame: signals.append(received))
+    processes: list[subprocess.Popen] = []
     try:
-        while all(p.poll() is None for p in processes):
+        # Each child leads its own process group, so stopping the group also stops what it
+        # started (dagster dev's webserver, daemon and code server), and a Ctrl-C reaches only dev.
+        for command in commands:
+            processes.append(subprocess.Popen(command, env=env, cwd=root, start_new_session=True))
+        print(f"settings: {settings}")
+        print(f"Dagster UI: http://{args.dagster_host}:{args.dagster_port}   "
+              f"dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
+        while not signals and all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        return max(p.returncode or 0 for p in processes if p.poll() is not None)
-    except KeyboardInterrupt:
-        return 0
+        return 0 if signals else max(p.returncode or 0 for p in processes if p.returncode is not None)
     finally:
-        _stop_groups(processes)
+        _stop_groups(processes, signals)
 
 
-def _stop_groups(processes, grace_s: float = 15.0) -> None:
-    """SIGTERM each child's process group, then SIGKILL what is still alive after ``grace_s``."""
-    import os
-    import signal
-
+def _stop_groups(processes: list[subprocess.Popen], signals: list[int], grace_s: float = 15.0) -> None:
+    """SIGTERM each child's process group; SIGKILL the groups once the children have exited, after
+    ``grace_s``, or as soon as dev has been signalled a third time. ``signals`` grows as they arrive."""
+    _signal_groups(processes, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    # The signal that started the stop may come twice (directly and forwarded by uv); a third is
+    # someone who will not wait.
+    impatient = False
+    while any(p.poll() is None for p in processes) and time.monotonic() < deadline and not impatient:
+        time.sleep(0.1)
+        impatient = len(signals) >= 3
+    # Even when the children have exited: what they started may still be in their groups.
+    _signal_groups(processes, signal.SIGKILL)
     for process in processes:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + grace_s
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    if impatient:
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print("dev: signalled again while stopping: killed the Dagster UI and the dashboard (SIGKILL)",
+                  file=sys.stderr)
+
+
+def _signal_groups(processes: list[subprocess.Popen], signum: int) -> None:
     for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.time()))
-        except Exception:  # noqa: BLE001 - a child that ignores SIGTERM is killed below
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
