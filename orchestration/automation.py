@@ -3,8 +3,8 @@
 - A new case: ``new_cases_sensor`` adds its patient partition and requests its patient assets
   (raw scans, normalized images) in one run.
 - ``ON_UPDATE`` (Dagster's ``eager`` without its "newly missing" trigger): when a patient's
-  normalized images are updated (by that run, or from the asset's page in the UI), its ring
-  masks and features are requested together; the automation sensor emits them as one backfill,
+  normalized images are updated (by that run, or from the asset's page in the UI) and their
+  blocking checks passed, its ring masks and features are requested together; the automation sensor emits them as one backfill,
   which the ring assets' backfill policy runs as one run per patient.
 - ``AFTER_CASES``: cohort-wide assets (feature tables, splits) wait until no upstream partition is
   in progress or about to be requested, then refresh once for everything that changed. A failed
@@ -22,6 +22,7 @@ import dagster as dg
 ON_UPDATE = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
     & ~dg.AutomationCondition.any_deps_missing()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("upstream updated")

@@ -15,9 +15,12 @@ import pandas as pd
 from radiomics_core.files.images import read_geometry
 from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differences
 
-GEOMETRY = dg.AssetCheckSpec("geometry_consistent", asset="normalized_images",
+# Blocking: a failure stops what depends on the asset (in the same run, and under the automation
+# conditions, which require all_deps_blocking_checks_passed), since rings cut from misaligned
+# images or features of an empty VOI_T would be wrong, not merely worse.
+GEOMETRY = dg.AssetCheckSpec("geometry_consistent", asset="normalized_images", blocking=True,
                              description="Every normalized sequence and mask on the labels' grid (headers read back from disk).")
-VOI_T_NON_EMPTY = dg.AssetCheckSpec("voi_t_non_empty", asset="ring_masks",
+VOI_T_NON_EMPTY = dg.AssetCheckSpec("voi_t_non_empty", asset="ring_masks", blocking=True,
                                     description="VOI_T has at least one voxel for every patient of the run.")
 RINGS_INCREASE = dg.AssetCheckSpec("ring_volumes_increase", asset="ring_masks",
                                    description="Nested rings: a wider ring never has fewer voxels.")

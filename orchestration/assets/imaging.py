@@ -21,6 +21,7 @@ import SimpleITK as sitk
 from orchestration import checks
 from orchestration.beta import beta_api
 from orchestration.automation import ON_UPDATE
+from orchestration.assets.tables import tables_written
 from orchestration.partitions import RingPartitions, patient_and_ring, patients_partitions
 from orchestration.resources import PipelineResource
 from radiomics_core.cohorts.layouts import Cohort
@@ -123,6 +124,7 @@ def raw_scans(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
         context.log.warning(str(issue))
     if not report.usable:
         raise dg.Failure(description="; ".join(str(i) for i in report.issues), metadata={"patient": patient_id})
+    tables_written(context)
     return dg.MaterializeResult(metadata={
         "source_id": case.source_id, "layout": case.layout, "folder": str(case.folder),
         "sequences": ", ".join(case.images), "warnings": len(report.issues),
@@ -173,6 +175,7 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
     context.log.info(f"{patient_id}: {len(prepared.images)} sequences on grid {prepared.metadata['grid']['size']}")
     written = {s: sequence_path(pipeline, patient_id, s) for s in prepared.images}
     written.update({"voi_t": paths["voi_t"], "distance": paths["distance"]})
+    tables_written(context)
     return dg.MaterializeResult(
         metadata={"grid_size": str(prepared.metadata["grid"]["size"]), "spacing_mm": pipeline.spacing_mm,
                   "brain": prepared.metadata["brain"]["source"],
@@ -216,6 +219,7 @@ def _ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
         volumes = warehouse.read_partitions("ring_volumes", [ring.warehouse_key(patient) for patient, rings in
                                                             grouped.items() for ring in rings])
         context.log.info(f"ring masks of {', '.join(grouped)}")
+        tables_written(context)
         return dg.MaterializeResult(
             metadata={"patients": len(volumes.patient_id.unique()),
                       "voxels_by_ring": str({Ring(r).key: int(v) for r, v in
@@ -244,6 +248,7 @@ def _ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
             frames.append(rows)
             context.log.info(f"{patient_id}: {len(rows)} features for {', '.join(r.label for r in ring_list)}")
         rows = pd.concat(frames, ignore_index=True)
+        tables_written(context)
         return dg.MaterializeResult(
             metadata={"features": len(rows), "feature_identity": identity, "params": params.name},
             check_results=[checks.finite_features(rows),

@@ -7,6 +7,7 @@ import pandas as pd
 from orchestration.assets.imaging import clinical_edits
 from orchestration.beta import beta_api
 from orchestration.automation import AFTER_CASES, AFTER_SPLIT
+from orchestration.assets.tables import tables_written
 from orchestration.partitions import RingPartitions
 from orchestration.resources import PipelineResource
 from radiomics_core.evaluation.clinical_table import clinical_characteristics
@@ -86,6 +87,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         counts = rows.groupby(["split", "label"]).size()
         excluded = selection.flow.groupby("reason", sort=False).n_excluded.sum()
         excluded = excluded[excluded > 0]
+        tables_written(context)
         return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict()),
                                               "excluded": str(excluded.to_dict()),
                                               "clinical_rows_edited": ", ".join(sorted(edited)) or "none"})
@@ -125,6 +127,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
             # The same for every classifier (one selection per model).
             "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
         })
+        tables_written(context)
         return models
 
     @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb", "html"},
@@ -150,6 +153,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         report = write_report(warehouse.root, task.name, pipeline.settings.work_dir("reports", f"{task.name}.html"))
         test = tables["model_metrics"].query("split == 'test'")
         best = test.sort_values("auc", ascending=False).head(1)
+        tables_written(context)
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(str(report)),
             "best_test_model": (f"{best.model.iloc[0]} {best.ring_mm.iloc[0]} ({best.classifier.iloc[0]})"

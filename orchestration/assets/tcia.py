@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.assets.tables import tables_written
+
 from orchestration.resources import PipelineResource, TciaResource
 from radiomics_core.tcia.dicom_cases import CaseOutcome, assemble_cases
 from radiomics_core.cohorts.issues import CaseIssue, IssueKind, Severity
@@ -75,6 +77,7 @@ def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tci
         context.log.info(line)
         metadata["case"] = line
         record_outcome(pipeline, outcome, tcia.segmentation_dir)
+    tables_written(context)
     return dg.MaterializeResult(metadata=metadata)
 
 
