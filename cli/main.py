@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import dashboard, demo_cohort, dev, ingest, run, select, tcia_pull, users
+from cli import dashboard, demo_cohort, dev, ingest, run, selection, tcia_pull, users
 from radiomics_core.cohorts.layouts import LAYOUTS
 
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     select_parser.add_argument("--task-file", default=None,
                                help="a shipped preset (grade-who2021, mgmt-who2021) or a task YAML defining the task")
     select_parser.add_argument("--json", action="store_true", help="the flow and the split counts as JSON")
-    select_parser.set_defaults(func=select.run)
+    select_parser.set_defaults(func=selection.run)
 
     run_parser = commands.add_parser("run", help="materialize the whole asset graph for a cohort through Dagster")
     run_parser.add_argument("cohort_dir")
@@ -116,10 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -65,20 +65,21 @@ def test_select_grade_gives_the_thesis_180_cases_90_per_class_split_126_54(sheet
 def test_select_mgmt_gives_the_thesis_242_cases_176_methylated_and_66_unmethylated(sheet_only, capsys):
     doc = _select(capsys, sheet_only, "--task", "mgmt")
     assert doc["preset"] == "mgmt" and doc["selected"] == {"unmethylated": 66, "methylated": 176}
-    # assign_splits rounds each class's 20% on its own: 13 of 66 and 35 of 176 (the next test).
-    assert (doc["split"]["n_train"], doc["split"]["n_test"]) == (194, 48)
-    assert doc["split"]["test"] == {"unmethylated": 13, "methylated": 35}
+    # ceil(0.2 x 242) = 49 in test, shared out by the classes' sizes: 13 of 66 and 36 of 176.
+    assert (doc["split"]["n_train"], doc["split"]["n_test"]) == (193, 49)
+    assert doc["split"]["test"] == {"unmethylated": 13, "methylated": 36}
 
 
-def test_the_thesis_mgmt_split_193_49_is_scikit_learns_rounding_one_exam_from_ours(clinical):
+def test_the_split_counts_are_scikit_learns_stratified_train_test_split(clinical):
     from sklearn.model_selection import train_test_split
 
-    task = preset("mgmt")
-    labels = select_cases(task, clinical).labels
-    ours = assign_splits(labels, task).value_counts().to_dict()
-    train, test = train_test_split(labels.index, test_size=task.test_fraction, stratify=labels, random_state=0)
-    assert ours == {"train": 194, "test": 48}  # round(0.2 x 66) + round(0.2 x 176) = 13 + 35
-    assert (len(train), len(test)) == (193, 49)  # the thesis': ceil(0.2 x 242) = 49, then shared out
+    for name in ("grade", "mgmt"):
+        task = preset(name)
+        labels = select_cases(task, clinical).labels
+        ours = assign_splits(labels, task)
+        train, test = train_test_split(labels.index, test_size=task.test_fraction, stratify=labels, random_state=0)
+        assert (ours == "test").sum() == len(test) and (ours == "train").sum() == len(train)
+        assert labels[ours == "test"].value_counts().to_dict() == labels[test].value_counts().to_dict()
 
 
 def test_the_grade_cohort_keeps_every_baseline_who_2_3_exam_without_a_prior_biopsy_whatever_its_diagnosis(clinical):
@@ -105,8 +106,8 @@ def test_the_mgmt_cohort_is_the_brats21_mgmt_training_set_with_no_other_exclusio
 
 
 @pytest.mark.parametrize("task_file, counts, split", [
-    ("grade-who2021", {"WHO 2-3": 67, "WHO 4": 67}, (94, 40)),
-    ("mgmt-who2021", {"unmethylated": 92, "methylated": 207}, (240, 59)),
+    ("grade-who2021", {"WHO 2-3": 67, "WHO 4": 67}, (93, 41)),
+    ("mgmt-who2021", {"unmethylated": 92, "methylated": 207}, (239, 60)),
 ])
 def test_the_who2021_presets_still_give_134_and_299(sheet_only, capsys, task_file, counts, split):
     doc = _select(capsys, sheet_only, "--task-file", task_file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,9 +212,11 @@ def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> i
     ``classifier`` (default: the task's least demanding classifier, the first that can be fitted)."""
     need_train = train_minimum(classifier or _least_demanding(task)[0])
     n = need_train + MIN_TEST_PER_CLASS
-    while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
+    while True:
+        test = test_targets({0: n, 1: n}, task.test_fraction)
+        if min(test.values()) >= MIN_TEST_PER_CLASS and n - max(test.values()) >= need_train:
+            return n
         n += 1
-    return n
 
 
 def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series,
@@ -249,21 +252,37 @@ def seeded_hash(patient_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def test_targets(class_sizes: dict[int, int], test_fraction: float) -> dict[int, int]:
+    """How many of each class go to test: ``ceil(test_fraction x n)`` in all, shared out in
+    proportion to the classes, the remainders going to the largest fractional parts (ties to the
+    larger class, then the lower label). This is scikit-learn's stratified ``train_test_split``
+    rule, the one the thesis' counts follow (MGMT: 242 exams, 49 in test; 193/49)."""
+    total = sum(class_sizes.values())
+    n_test = math.ceil(test_fraction * total - 1e-9)
+    shares = {value: n_test * size / total for value, size in class_sizes.items()}
+    targets = {value: math.floor(share) for value, share in shares.items()}
+    order = sorted(class_sizes, key=lambda v: (-(shares[v] - targets[v]), -class_sizes[v], v))
+    for value in order[: n_test - sum(targets.values())]:
+        targets[value] += 1
+    return targets
+
+
 def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | None = None) -> pd.Series:
     """'train'/'test' per patient: stratified by label, seeded, and stable as cases arrive.
 
     Patients in ``existing`` keep their split. The others are ordered within each class by a
-    seeded hash of their id; each class then tops its test share up to ``test_fraction`` of
-    the class, so a first split is exactly stratified and later arrivals never move anyone.
+    seeded hash of their id; each class then tops its test share up to its ``test_targets``
+    count, so a first split is exactly stratified and later arrivals never move anyone.
     """
     existing = existing if existing is not None else pd.Series(dtype=object)
     result = existing[existing.index.isin(labels.index)].copy()
-    for value in sorted(labels.unique()):
+    values = sorted(labels.unique())
+    targets = test_targets({value: int((labels == value).sum()) for value in values}, task.test_fraction)
+    for value in values:
         members = labels.index[labels == value]
         placed = result.reindex(members).dropna()
         new = sorted((m for m in members if m not in placed.index), key=lambda m: seeded_hash(m, task.seed))
-        target_test = int(round(task.test_fraction * len(members)))
-        need = max(0, target_test - int((placed == "test").sum()))
+        need = max(0, targets[value] - int((placed == "test").sum()))
         for k, patient in enumerate(new):
             result.loc[patient] = "test" if k < need else "train"
     return result.reindex(labels.index)
