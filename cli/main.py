@@ -1,4 +1,4 @@
-"""The ``glioma-rings`` command line: demo cohort, ingest, run, dev, dashboard, users, tcia pull.
+"""The ``glioma-rings`` command line: demo cohort, ingest, select, run, dev, dashboard, users, tcia pull.
 
 One module per command; this one only parses the arguments."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import dashboard, demo_cohort, dev, ingest, run, tcia_pull, users
+from cli import dashboard, demo_cohort, dev, ingest, run, selection, tcia_pull, users
 from radiomics_core.cohorts.layouts import LAYOUTS
 
 
@@ -30,6 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_parser.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     ingest_parser.set_defaults(func=ingest.run)
 
+    select_parser = commands.add_parser(
+        "select", help="a task's selection flow and split sizes from the cohort's clinical sheet (no image read)")
+    select_parser.add_argument("cohort_dir", help="a cohort folder (or one holding only the clinical sheet), "
+                                                  "a manifest or a clinical sheet")
+    select_parser.add_argument("--layout", choices=LAYOUTS, default=None)
+    select_parser.add_argument("--task", choices=["grade", "mgmt"], default=None,
+                               help="the task, by its default preset (the thesis' cohort)")
+    select_parser.add_argument("--task-file", default=None,
+                               help="a shipped preset (grade-who2021, mgmt-who2021) or a task YAML defining the task")
+    select_parser.add_argument("--json", action="store_true", help="the flow and the split counts as JSON")
+    select_parser.set_defaults(func=selection.run)
+
     run_parser = commands.add_parser("run", help="materialize the whole asset graph for a cohort through Dagster")
     run_parser.add_argument("cohort_dir")
     run_parser.add_argument("--layout", choices=LAYOUTS, default=None)
@@ -37,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--warehouse", default=None, help="warehouse folder (default: DATA_DIR/warehouse)")
     run_parser.add_argument("--task", choices=["grade", "mgmt"], default=None, help="default: both")
     run_parser.add_argument("--task-file", action="append", default=None,
-                     help="a task YAML replacing the preset of its name (copy radiomics_core/tasks/presets/"
-                          "grade.yaml or mgmt.yaml and edit the rules); repeat for both tasks")
+                     help="a shipped preset (grade-who2021, mgmt-who2021: the WHO 2021 rules) or a task YAML "
+                          "replacing the preset of its name (copy radiomics_core/tasks/presets/grade.yaml or "
+                          "mgmt.yaml and edit the rules); repeat for both tasks")
     run_parser.add_argument("--rings", default=None, help="ring distances in mm, e.g. 1,2,5 (default 1,2,3,4,5,10,15)")
     run_parser.add_argument("--sequences", default=None, help="e.g. T1c,FLAIR (default T1,T1c,T2,FLAIR)")
     run_parser.add_argument("--registration", choices=["none", "rigid"], default=None,
@@ -106,10 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

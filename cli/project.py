@@ -31,12 +31,20 @@ def project_settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "task", None):
         fields["tasks"] = [args.task]
     if getattr(args, "task_file", None):
-        fields["task_files"] = [str(Path(f).resolve()) for f in args.task_file]
+        fields["task_files"] = [task_file_setting(f) for f in args.task_file]
     if getattr(args, "classifier", None):
         fields["classifiers"] = [args.classifier]
     if getattr(args, "classifiers", None):
         fields["classifiers"] = [c.strip() for c in args.classifiers.split(",") if c.strip()]
     return Settings.from_dict(fields, source=f"{saved} and the command's options" if saved.is_file() else "options")
+
+
+def task_file_setting(source: str) -> str:
+    """A ``--task-file`` as the settings keep it: a shipped preset's name (``grade-who2021``, also
+    given as ``grade-who2021.yaml``) as that name, a user's file as its absolute path."""
+    from radiomics_core.tasks.config import shipped_preset
+
+    return shipped_preset(source) or str(Path(source).resolve())
 
 
 def pipeline_settings(args: argparse.Namespace):

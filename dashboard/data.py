@@ -38,6 +38,11 @@ def selection_flow(root: str, task: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def selection_preset(root: str, task: str) -> str | None:
+    return queries.selection_preset(Path(root), task)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def ring_volumes(root: str, patient_id: str) -> pd.DataFrame:
     return queries.ring_volumes(Path(root), patient_id)
 

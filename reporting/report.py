@@ -144,4 +144,6 @@ def _selection_flow_html(root: Path, task: str) -> str:
     flow = queries.selection_flow(root, task)
     if flow.empty:
         return "<h2>Selection flow</h2><p>No selection flow.</p>"
-    return "<h2>Selection flow</h2>" + table_one.selection_flow_table(flow).to_html(index=False)
+    definition = table_one.task_definition(queries.selection_preset(root, task))
+    return ("<h2>Selection flow</h2>" + (f"<p>{html.escape(definition)}</p>" if definition else "")
+            + table_one.selection_flow_table(flow).to_html(index=False))

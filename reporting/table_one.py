@@ -33,6 +33,19 @@ def selection_flow_table(flow: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={c: c[:1].upper() + c[1:] for c in table.columns if c not in FLOW_HEADERS.values()})
 
 
+def task_definition(source: str | None) -> str | None:
+    """Where a stored selection flow's rules came from, as the Clinical page and the HTML report
+    name it: a shipped preset with its description, or the user's task file; None when the flow
+    does not say (stored before the warehouse kept it)."""
+    from radiomics_core.tasks.config import preset, preset_files
+
+    if not source:
+        return None
+    if source in preset_files():
+        return f"Task definition: preset {source} ({preset(source).description})"
+    return f"Task definition: task file {source}"
+
+
 def _scope_and_test(comparison: str) -> tuple[str, str]:
     scope, _, test = comparison.partition(" (")
     return scope, test.removesuffix(")")

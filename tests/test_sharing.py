@@ -112,7 +112,7 @@ def _warehouse(root) -> Warehouse:
         warehouse.write_partition("clinical", patient, pd.DataFrame({
             "patient_id": [patient], "sex": ["F"], "age": [50.0], "who_grade": [4], "mgmt_methylated": [True],
             "idh": ["wildtype"], "raw_json": [f'{{"ID": "{source}"}}'], "diagnosis": ["Glioblastoma, IDH-wildtype"],
-            "biopsy_prior_to_imaging": [False], "brats21_id": [None]}))
+            "biopsy_prior_to_imaging": [False], "brats21_id": [None], "brats21_mgmt_cohort": ["Training"]}))
         warehouse.write_partition("features", f"{patient}__T", pd.DataFrame({
             "patient_id": [patient] * 2, "ring_mm": [0.0] * 2, "sequence": ["T1"] * 2, "feature": ["a", "b"],
             "value": [1.0, 2.0], "feature_identity": ["h"] * 2, "pyradiomics_version": ["3.0.1"] * 2}))

@@ -1,6 +1,7 @@
-"""The thesis' two tasks as shipped presets: on a UCSF-PDGM cohort written with the real metadata
-header and spellings (merged with BraTS 2021 cases), each selects exactly the exams its rules
-name, the selection flow accounts for every other exam, and no subject is in train and test."""
+"""The shipped task presets (the thesis' cohorts, grade and mgmt, and their WHO 2021 variants): on a
+UCSF-PDGM cohort written with the real metadata header and spellings (merged with BraTS 2021
+cases), each selects exactly the exams its rules name, the selection flow accounts for every
+other exam, and no subject is in train and test. (The real sheet's counts: test_thesis_cohorts.py.)"""
 
 import csv
 from dataclasses import replace
@@ -36,19 +37,28 @@ ROWS = [
     ("UCSF-PDGM-012", "60", "4", GBM, "positive", "wildtype", "No", "BraTS2021_00120"),
     ("UCSF-PDGM-013", "18", "2", ASTRO, "unknown", "mutated (NOS)", "No", ""),
     ("UCSF-PDGM-014", "55", "4", GBM, "negative", "wildtype", "No", ""),  # its images fail validation
+    ("UCSF-PDGM-015", "61", "4", GBM, "positive", "wildtype", "No", "BraTS2021_00130"),  # BraTS MGMT validation set
     ("UCSF-PDGM-433", "62", "4", GBM, "negative", "wildtype", "No", ""),
-    ("UCSF-PDGM-0433_FU007d", "62", "4", GBM, "negative", "wildtype", "No", ""),
+    # A follow-up in the BraTS 2021 MGMT training set under its own BraTS21 ID, as the real sheet has some.
+    ("UCSF-PDGM-0433_FU007d", "62", "4", GBM, "negative", "wildtype", "No", "BraTS2021_00758"),
 ]
 UNUSABLE = "UCSF-PDGM-0014"
+MGMT_VALIDATION = {"UCSF-PDGM-015"}  # "BraTS21 MGMT Cohort" = Validation (any other BraTS21 ID: Training)
 # BraTS 2021 cases merged in: 00097 is UCSF-PDGM-001's subject (with its own clinical row, as a
 # BraTS MGMT label would give it), 00200 is nobody's and has no clinical row.
 BRATS = ["BraTS2021_00097", "BraTS2021_00200"]
-BRATS_CLINICAL = "patient_id,age,who_grade,diagnosis,mgmt_methylated,idh\nBraTS2021_00097,63,4,{},true,wildtype\n"
+BRATS_CLINICAL = ("patient_id,age,who_grade,diagnosis,mgmt_methylated,idh,brats21_mgmt_cohort\n"
+                  "BraTS2021_00097,63,4,{},true,wildtype,Training\n")
 
-GRADE_ELIGIBLE = {"UCSF-PDGM-0001": 1, "UCSF-PDGM-0002": 0, "UCSF-PDGM-0003": 0, "UCSF-PDGM-0004": 1,
-                  "UCSF-PDGM-0007": 1, "UCSF-PDGM-0008": 1, "UCSF-PDGM-0009": 1, "UCSF-PDGM-0011": 1,
-                  "UCSF-PDGM-0012": 1, "UCSF-PDGM-0013": 0, "UCSF-PDGM-0433": 1}
-MGMT_SELECTED = {"UCSF-PDGM-0001": 1, "UCSF-PDGM-0009": 0, "UCSF-PDGM-0012": 1, "UCSF-PDGM-0433": 0}
+# WHO 2021 rules (grade-who2021, mgmt-who2021).
+WHO2021_GRADE_ELIGIBLE = {"UCSF-PDGM-0001": 1, "UCSF-PDGM-0002": 0, "UCSF-PDGM-0003": 0, "UCSF-PDGM-0004": 1,
+                          "UCSF-PDGM-0007": 1, "UCSF-PDGM-0008": 1, "UCSF-PDGM-0009": 1, "UCSF-PDGM-0011": 1,
+                          "UCSF-PDGM-0012": 1, "UCSF-PDGM-0013": 0, "UCSF-PDGM-0015": 1, "UCSF-PDGM-0433": 1}
+WHO2021_MGMT_SELECTED = {"UCSF-PDGM-0001": 1, "UCSF-PDGM-0009": 0, "UCSF-PDGM-0012": 1, "UCSF-PDGM-0015": 1,
+                         "UCSF-PDGM-0433": 0}
+# The thesis' rules (grade, mgmt): any diagnosis and age for grade; the BraTS 2021 MGMT training set for MGMT.
+GRADE_ELIGIBLE = {**WHO2021_GRADE_ELIGIBLE, "UCSF-PDGM-0005": 1, "UCSF-PDGM-0010": 0}
+MGMT_SELECTED = {"UCSF-PDGM-0001": 1, "UCSF-PDGM-0006": 0, "UCSF-PDGM-0012": 1}
 
 
 def _write_metadata(root):
@@ -61,7 +71,8 @@ def _write_metadata(root):
                              "MGMT index": "unknown", "1p/19q": "unknown", "IDH": idh, "1-dead 0-alive": "0",
                              "OS": "", "EOR": "GTR", "Biopsy prior to imaging": biopsy, "BraTS21 ID": brats,
                              "BraTS21 Segmentation Cohort": "Training" if brats else "",
-                             "BraTS21 MGMT Cohort": "Training" if brats else ""})
+                             "BraTS21 MGMT Cohort": ("Validation" if ident in MGMT_VALIDATION else "Training")
+                             if brats else ""})
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +104,28 @@ def test_the_clinical_table_keeps_the_fields_the_rules_read(warehouse_tables):
     assert row.loc["UCSF-PDGM-0002", "biopsy_prior_to_imaging"] == False  # noqa: E712
     assert pd.isna(row.loc["UCSF-PDGM-0007", "mgmt_methylated"]) and pd.isna(row.loc["UCSF-PDGM-0008", "mgmt_methylated"])
     assert row.loc["UCSF-PDGM-0004", "idh"] == "mutant" and row.loc["UCSF-PDGM-0011", "idh"] == "mutant"
+    assert row.loc["UCSF-PDGM-0001", "brats21_mgmt_cohort"] == "Training"
+    assert row.loc["UCSF-PDGM-0015", "brats21_mgmt_cohort"] == "Validation"
+    assert pd.isna(row.loc["UCSF-PDGM-0009", "brats21_mgmt_cohort"])
 
 
-def test_grade_preset_selects_adult_preoperative_diffuse_gliomas_once_per_subject(warehouse_tables):
+def test_grade_preset_keeps_every_preoperative_baseline_exam_whatever_its_diagnosis_or_age(warehouse_tables):
     clinical, patients = warehouse_tables
     unbalanced = select_cases(replace(preset("grade"), balance_seed=None), clinical, patients)
-    assert unbalanced.labels.to_dict() == GRADE_ELIGIBLE
+    assert unbalanced.labels.to_dict() == GRADE_ELIGIBLE  # the IDH-wildtype astrocytoma and the 17-year-old too
+    why = unbalanced.decisions.set_index("patient_id").reason
+    assert why["UCSF-PDGM-0006"] == "biopsy prior to imaging"
+    assert why["UCSF-PDGM-0433_FU007d"] == "follow-up exam"
+    assert why["BraTS2021_00097"] == "duplicate subject (BraTS21 ID BraTS2021_00097; UCSF-PDGM-0001 kept)"
+    balanced = select_cases(preset("grade"), clinical, patients)  # every WHO 2-3 exam, as many WHO 4 ones
+    assert balanced.labels.value_counts().to_dict() == {0: 4, 1: 4} and set(balanced.labels.index) <= set(GRADE_ELIGIBLE)
+    _assert_flow_adds_up(balanced, len(patients))
+
+
+def test_grade_who2021_preset_selects_adult_preoperative_diffuse_gliomas_once_per_subject(warehouse_tables):
+    clinical, patients = warehouse_tables
+    unbalanced = select_cases(replace(preset("grade-who2021"), balance_seed=None), clinical, patients)
+    assert unbalanced.labels.to_dict() == WHO2021_GRADE_ELIGIBLE
     why = unbalanced.decisions.set_index("patient_id").reason
     assert why["UCSF-PDGM-0005"] == "younger than 18"
     assert why["UCSF-PDGM-0006"] == "biopsy prior to imaging"
@@ -107,20 +134,33 @@ def test_grade_preset_selects_adult_preoperative_diffuse_gliomas_once_per_subjec
     assert why[UNUSABLE] == "images not usable (see case_issues)"
     assert why["BraTS2021_00097"] == "duplicate subject (BraTS21 ID BraTS2021_00097; UCSF-PDGM-0001 kept)"
     assert why["BraTS2021_00200"] == "no clinical row"
-    assert why[list(GRADE_ELIGIBLE)].isna().all()
+    assert why[list(WHO2021_GRADE_ELIGIBLE)].isna().all()
 
     # The preset balances the classes as the thesis did: every WHO 2-3 case, as many WHO 4 ones.
-    balanced = select_cases(preset("grade"), clinical, patients)
+    balanced = select_cases(preset("grade-who2021"), clinical, patients)
     assert balanced.labels.value_counts().to_dict() == {0: 3, 1: 3}
-    assert set(balanced.labels.index) <= set(GRADE_ELIGIBLE)
-    assert balanced.labels.equals(select_cases(preset("grade"), clinical[clinical.patient_id != UNUSABLE]).labels)
+    assert set(balanced.labels.index) <= set(WHO2021_GRADE_ELIGIBLE)
+    assert balanced.labels.equals(select_cases(preset("grade-who2021"),
+                                               clinical[clinical.patient_id != UNUSABLE]).labels)
     _assert_flow_adds_up(balanced, len(patients))
 
 
-def test_mgmt_preset_selects_idh_wildtype_glioblastomas_with_known_status(warehouse_tables):
+def test_mgmt_preset_takes_the_baseline_exams_of_the_brats21_mgmt_training_set(warehouse_tables):
     clinical, patients = warehouse_tables
     selection = select_cases(preset("mgmt"), clinical, patients)
-    assert selection.labels.to_dict() == MGMT_SELECTED
+    assert selection.labels.to_dict() == MGMT_SELECTED  # biopsied before imaging (0006) or not
+    why = selection.decisions.set_index("patient_id").reason
+    assert why["UCSF-PDGM-0009"] == "not in the BraTS 2021 MGMT cohort"
+    assert why["UCSF-PDGM-0015"] == "BraTS 2021 MGMT Validation set"
+    assert why["UCSF-PDGM-0433_FU007d"] == "follow-up exam"  # in the training set, but a follow-up
+    assert why["BraTS2021_00097"] == "duplicate subject (BraTS21 ID BraTS2021_00097; UCSF-PDGM-0001 kept)"
+    _assert_flow_adds_up(selection, len(patients))
+
+
+def test_mgmt_who2021_preset_selects_idh_wildtype_glioblastomas_with_known_status(warehouse_tables):
+    clinical, patients = warehouse_tables
+    selection = select_cases(preset("mgmt-who2021"), clinical, patients)
+    assert selection.labels.to_dict() == WHO2021_MGMT_SELECTED
     why = selection.decisions.set_index("patient_id").reason
     assert why["UCSF-PDGM-0004"] == "diagnosis Astrocytoma, IDH-mutant"
     assert why["UCSF-PDGM-0003"] == f"diagnosis {OLIGO}"
@@ -155,7 +195,7 @@ def _subject(patient_id: str, clinical: pd.DataFrame) -> str:
     return by_brats.get(base, base)
 
 
-@pytest.mark.parametrize("name", ["grade", "mgmt"])
+@pytest.mark.parametrize("name", ["grade", "mgmt", "grade-who2021", "mgmt-who2021"])
 def test_no_subject_is_in_both_train_and_test(warehouse_tables, name):
     clinical, patients = warehouse_tables
     task = replace(preset(name), balance_seed=None, test_fraction=0.5)  # a test share even with 2 per class
@@ -174,10 +214,11 @@ def test_no_subject_is_in_both_train_and_test(warehouse_tables, name):
 def test_a_task_file_is_the_preset_format_and_misspelled_keys_are_refused(tmp_path):
     from importlib import resources
 
-    text = resources.files("radiomics_core.tasks.presets").joinpath("mgmt.yaml").read_text(encoding="utf-8")
+    text = resources.files("radiomics_core.tasks.presets").joinpath("mgmt-who2021.yaml").read_text(encoding="utf-8")
     mine = tmp_path / "mgmt-any-age.yaml"
     mine.write_text(text.replace("min_age: 18", "min_age: null"), encoding="utf-8")
-    assert load_task(str(mine)) == replace(preset("mgmt"), min_age=None)
+    assert load_task(str(mine)) == replace(preset("mgmt-who2021"), min_age=None)
+    assert load_task(str(mine)).preset == str(mine) and preset("mgmt-who2021").preset == "mgmt-who2021"
     with pytest.raises(ValueError, match="unknown include keys"):
         task_from_dict({"name": "x", "label": {"column": "a", "classes": [{"values": [0]}, {"values": [1]}]},
                         "include": {"min_ages": 18}})

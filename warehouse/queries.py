@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from radiomics_core.settings import Ring
+from radiomics_core.tasks.selection import flow_table
 from warehouse.schema import TABLES
 from warehouse.store import Warehouse, partition_file_name
 
@@ -165,19 +166,19 @@ def extracted_partitions(root: Path, feature_identity: str) -> set[tuple[str, fl
 
 
 def selection_flow(root: Path, task: str) -> pd.DataFrame:
-    """The task's selection flow as a CONSORT-style table, a row per step in order: what an exam
-    must satisfy, why the others left, exams in, excluded and out, then excluded and out per
-    class (label 0, label 1, no label). The last step ("selected") is the task's cohort."""
+    """The task's selection flow as a CONSORT-style table (``radiomics_core.tasks.selection.flow_table``):
+    a row per step in order, exams in, excluded and out, then excluded and out per class."""
     with read_only(root) as con:
         rows = con.execute("SELECT step, criterion, reason, label_class, n_in, n_excluded, n_out "
                            "FROM selection_flow WHERE task = ? ORDER BY step", [task]).df()
-    if rows.empty:
-        return pd.DataFrame(columns=["step", "criterion", "reason", "n_in", "n_excluded", "n_out"])
-    classes = list(dict.fromkeys(rows.label_class))  # as the flow stores them: label 0, label 1, no label
-    table = rows.groupby("step").agg(criterion=("criterion", "first"), reason=("reason", "first"),
-                                     n_in=("n_in", "sum"), n_excluded=("n_excluded", "sum"), n_out=("n_out", "sum"))
-    for measure in ("excluded", "out"):
-        wide = rows.pivot_table(index="step", columns="label_class", values=f"n_{measure}", aggfunc="sum")
-        for name in classes:
-            table[f"{measure}: {name}"] = wide[name].astype(int)
-    return table.reset_index()
+    return flow_table(rows)
+
+
+def selection_preset(root: Path, task: str) -> str | None:
+    """The task definition the stored flow's rules came from: a shipped preset's name (grade,
+    grade-who2021) or a task file's path; None before a flow is stored, or for a flow stored
+    before the warehouse kept it (schema version 5)."""
+    with read_only(root) as con:
+        row = con.execute("SELECT preset FROM selection_flow WHERE task = ? AND preset IS NOT NULL "
+                          "AND preset <> '' LIMIT 1", [task]).fetchone()
+    return row[0] if row else None

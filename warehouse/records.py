@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
+from radiomics_core.cohorts.clinical import ClinicalRecord
 from radiomics_core.cohorts.layouts import Case
 from radiomics_core.features.extraction import CaseFeatures
 from radiomics_core.cohorts.issues import CaseIssue
@@ -24,15 +25,22 @@ def patient_rows(case: Case, usable: bool) -> pd.DataFrame:
 
 
 def clinical_rows(case: Case) -> pd.DataFrame:
-    record = case.clinical
-    if record is None:
-        return pd.DataFrame(columns=[name for name, _ in TABLES["clinical"]])
-    return pd.DataFrame([{
-        "patient_id": case.patient_id, "sex": record.sex, "age": record.age, "who_grade": record.who_grade,
+    """The case's ``clinical`` row (none when the cohort has no clinical row for it)."""
+    return clinical_table({case.patient_id: case.clinical} if case.clinical is not None else {})
+
+
+def clinical_table(records: dict[str, ClinicalRecord]) -> pd.DataFrame:
+    """``clinical`` rows, one per patient_id -> record, typed as the warehouse stores them."""
+    rows = [{
+        "patient_id": patient_id, "sex": record.sex, "age": record.age, "who_grade": record.who_grade,
         "mgmt_methylated": record.mgmt_methylated, "idh": record.idh, "raw_json": json.dumps(record.raw),
         "diagnosis": record.diagnosis, "biopsy_prior_to_imaging": record.biopsy_prior_to_imaging,
-        "brats21_id": record.brats21_id,
-    }]).astype({"mgmt_methylated": "object", "biopsy_prior_to_imaging": "object", "who_grade": "Int64"})
+        "brats21_id": record.brats21_id, "brats21_mgmt_cohort": record.brats21_mgmt_cohort,
+    } for patient_id, record in records.items()]
+    if not rows:
+        return pd.DataFrame(columns=[name for name, _ in TABLES["clinical"]])
+    return pd.DataFrame(rows).astype({"mgmt_methylated": "object", "biopsy_prior_to_imaging": "object",
+                                      "who_grade": "Int64"})
 
 
 def issue_rows(issues: list[CaseIssue], stage: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ whenever a table's columns change.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Columns renamed by a schema version, table -> {old name: new name}. ``Warehouse.initialize``
 # rewrites each stored file that still has an old name once, keeping its rows.
@@ -29,8 +29,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("patient_id", "VARCHAR"), ("sex", "VARCHAR"), ("age", "DOUBLE"), ("who_grade", "INTEGER"),
         ("mgmt_methylated", "BOOLEAN"), ("idh", "VARCHAR"), ("raw_json", "VARCHAR"),
         # What the task rules read (radiomics_core.tasks.selection): WHO 2021 diagnosis as written,
-        # a biopsy before this exam (not preoperative), the subject's BraTS 2021 case id.
+        # a biopsy before this exam (not preoperative), the subject's BraTS 2021 case id, the BraTS
+        # 2021 MGMT challenge set the exam is in (version 5; older partitions read it as NULL).
         ("diagnosis", "VARCHAR"), ("biopsy_prior_to_imaging", "BOOLEAN"), ("brats21_id", "VARCHAR"),
+        ("brats21_mgmt_cohort", "VARCHAR"),
     ),
     "case_issues": (
         ("patient_id", "VARCHAR"), ("stage", "VARCHAR"), ("path", "VARCHAR"), ("kind", "VARCHAR"),
@@ -47,10 +49,13 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "splits": (("task", "VARCHAR"), ("patient_id", "VARCHAR"), ("label", "INTEGER"), ("split", "VARCHAR")),
     # Which exams entered the task and why the others did not, per step and class (CONSORT-style):
-    # radiomics_core.tasks.selection.select_cases, the same call the labels come from.
+    # radiomics_core.tasks.selection.select_cases, the same call the labels come from. ``preset``
+    # (version 5): the task definition the rules came from, a shipped preset's name (grade,
+    # grade-who2021) or the path of the user's task file.
     "selection_flow": (
         ("task", "VARCHAR"), ("step", "INTEGER"), ("criterion", "VARCHAR"), ("reason", "VARCHAR"),
         ("label_class", "VARCHAR"), ("n_in", "INTEGER"), ("n_excluded", "INTEGER"), ("n_out", "INTEGER"),
+        ("preset", "VARCHAR"),
     ),
     # Every model table has a row per classifier (radiomics_core.tasks.config.CLASSIFIERS): the same
     # model (task, model, ring_mm) and selected features, another final estimator.

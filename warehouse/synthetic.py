@@ -68,9 +68,11 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
         "patient_id": ids, "sex": rng.choice(["F", "M"], size=patients), "age": rng.normal(55, 14, patients).round(),
         "who_grade": grade, "mgmt_methylated": mgmt, "idh": np.where(grade == 4, "wildtype", "mutant"),
         "raw_json": "{}",
-        # What the task presets select on (radiomics_core/tasks/presets): adult preoperative diffuse gliomas.
+        # What the task presets select on (radiomics_core/tasks/presets): adult preoperative diffuse
+        # gliomas, the grade-4 ones in the BraTS 2021 MGMT training set (the thesis' MGMT cohort).
         "diagnosis": np.where(grade == 4, "Glioblastoma, IDH-wildtype", "Astrocytoma, IDH-mutant"),
-        "biopsy_prior_to_imaging": False, "brats21_id": None})
+        "biopsy_prior_to_imaging": False, "brats21_id": None,
+        "brats21_mgmt_cohort": np.where(grade == 4, "Training", None)})
     now = datetime(2026, 1, 1)
     names = feature_names()
     for k, patient in enumerate(ids):

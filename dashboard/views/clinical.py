@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from reporting.table_one import INDENT, latex, selection_flow_table, table_one
+from reporting.table_one import INDENT, latex, selection_flow_table, table_one, task_definition
 
 
 def render(root: str) -> None:
@@ -49,6 +49,9 @@ def _selection_flow(root: str, task: str) -> None:
     if flow.empty:
         st.info("No selection flow yet: materialize `splits`.")
         return
+    definition = task_definition(data.selection_preset(root, task))
+    if definition:
+        st.caption(definition)
     table = selection_flow_table(flow)
     st.dataframe(table, hide_index=True)
     data.csv_download(table, f"selection_flow_{task}", key="dl_selection_flow_csv")

@@ -85,21 +85,33 @@ def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[Ring]]
 
 def clinical_edits(pipeline: PipelineResource, cohort: Cohort | None = None) -> dict[str, pd.DataFrame]:
     """The ``clinical`` rows of ingested patients whose row in the cohort's clinical sheet (or
-    manifest) differs from the one stored when their scans were read, as they read now."""
+    manifest) differs from the one stored when their scans were read, as they read now. A row
+    stored before a schema version added a column (NULL there, a value now) counts as edited, so
+    a rule reading the new column (a preset's ``brats21_mgmt_cohort``) sees it without a rescan."""
     from warehouse import queries
 
     root = pipeline.warehouse().root
     ingested = set(queries.table(root, "patients")["patient_id"])
-    stored = queries.table(root, "clinical").set_index("patient_id")["raw_json"].to_dict()
+    stored = queries.table(root, "clinical").drop_duplicates("patient_id", keep="last").set_index("patient_id")
     edits = {}
     for case in (cohort or pipeline.settings.cohort()).cases:
         if case.patient_id not in ingested:
             continue  # its raw_scans run reads it
         rows = records.clinical_rows(case)
-        current = rows["raw_json"].iloc[0] if len(rows) else None
-        if current != stored.get(case.patient_id):
+        current = rows.iloc[0] if len(rows) else None
+        before = stored.loc[case.patient_id] if case.patient_id in stored.index else None
+        if _clinical_row_changed(current, before):
             edits[case.patient_id] = rows
     return edits
+
+
+def _clinical_row_changed(current: pd.Series | None, before: pd.Series | None) -> bool:
+    if current is None or before is None:
+        return (current is None) != (before is None)
+    if current["raw_json"] != before["raw_json"]:
+        return True
+    return any(pd.isna(before[column]) and not pd.isna(value)
+               for column, value in current.items() if column in before.index)
 
 
 @dg.asset(partitions_def=patients_partitions, group_name="ingest", kinds={"nifti"},

@@ -61,10 +61,11 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
               deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
               automation_condition=AFTER_CASES, metadata={"warehouse_tables": "splits, selection_flow, clinical"})
     def splits(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-        """The exams the task's rules select (and why the others are left out, ``selection_flow``),
-        split train/test: stratified, seeded; earlier assignments never move. Clinical rows
-        edited in the cohort's sheet since the scans were read are stored first, so a corrected
-        grade or MGMT status reaches the labels (``new_cases_sensor`` requests this run)."""
+        """The exams the task's rules select (and why the others are left out, ``selection_flow``,
+        naming the preset or task file the rules came from), split train/test: stratified,
+        seeded; earlier assignments never move. Clinical rows edited in the cohort's sheet since
+        the scans were read are stored first, so a corrected grade or MGMT status reaches the
+        labels (``new_cases_sensor`` requests this run)."""
         task = pipeline.settings.task(context.partition_key)
         warehouse = pipeline.warehouse()
         try:
@@ -88,8 +89,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         excluded = selection.flow.groupby("reason", sort=False).n_excluded.sum()
         excluded = excluded[excluded > 0]
         tables_written(context)
-        return dg.MaterializeResult(metadata={"patients": len(rows), "counts": str(counts.to_dict()),
-                                              "excluded": str(excluded.to_dict()),
+        return dg.MaterializeResult(metadata={"preset": task.preset, "patients": len(rows),
+                                              "counts": str(counts.to_dict()), "excluded": str(excluded.to_dict()),
                                               "clinical_rows_edited": ", ".join(sorted(edited)) or "none"})
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},

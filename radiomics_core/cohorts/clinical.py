@@ -23,6 +23,7 @@ UCSF_COLUMNS = {
     "diagnosis": "Final pathologic diagnosis (WHO 2021)",
     "biopsy_prior_to_imaging": "Biopsy prior to imaging",
     "brats21_id": "BraTS21 ID",
+    "brats21_mgmt_cohort": "BraTS21 MGMT Cohort",
 }
 GENERIC_COLUMNS = {
     "id": "patient_id",
@@ -34,6 +35,7 @@ GENERIC_COLUMNS = {
     "diagnosis": "diagnosis",
     "biopsy_prior_to_imaging": "biopsy_prior_to_imaging",
     "brats21_id": "brats21_id",
+    "brats21_mgmt_cohort": "brats21_mgmt_cohort",
 }
 
 _MISSING = {"", "unknown", "na", "n/a", "nan", "none", "indeterminate", "not available"}
@@ -67,6 +69,8 @@ class ClinicalRecord:
     diagnosis: str | None = None  # as written, e.g. "Glioblastoma, IDH-wildtype" (WHO 2021)
     biopsy_prior_to_imaging: bool | None = None  # True: not a preoperative baseline exam
     brats21_id: str | None = None  # the same subject's BraTS 2021 case, e.g. "BraTS2021_00097"
+    # The BraTS 2021 MGMT challenge's set the exam is in ("Training", "Validation"), as written.
+    brats21_mgmt_cohort: str | None = None
     raw: dict[str, str] = field(default_factory=dict)
     problems: tuple[ClinicalProblem, ...] = ()
 
@@ -153,6 +157,13 @@ def parse_brats21_id(value: str | None) -> str | None:
     return f"BraTS2021_{int(match.group(1)):05d}"
 
 
+def parse_text(value: str | None) -> str | None:
+    """A label kept as written (whitespace collapsed), such as a BraTS 2021 cohort's name."""
+    if _is_missing(value):
+        return None
+    return " ".join(value.split())
+
+
 _PARSERS = {
     "sex": parse_sex,
     "age": parse_age,
@@ -162,6 +173,7 @@ _PARSERS = {
     "diagnosis": parse_diagnosis,
     "biopsy_prior_to_imaging": parse_yes_no,
     "brats21_id": parse_brats21_id,
+    "brats21_mgmt_cohort": parse_text,
 }
 
 
@@ -187,6 +199,7 @@ def record_from_row(row: dict[str, str], columns: dict[str, str]) -> ClinicalRec
         diagnosis=values["diagnosis"],
         biopsy_prior_to_imaging=values["biopsy_prior_to_imaging"],
         brats21_id=values["brats21_id"],
+        brats21_mgmt_cohort=values["brats21_mgmt_cohort"],
         raw={key: (val or "") for key, val in row.items() if key is not None},
         problems=tuple(problems),
     )

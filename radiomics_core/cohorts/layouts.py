@@ -144,22 +144,86 @@ def detect_layout(root: Path) -> str:
 
 def read_cohort(root: Path, config: CohortConfig = CohortConfig()) -> Cohort:
     """Find every case under ``root`` in the configured (or detected) layout."""
-    root = Path(root)
-    layout = config.layout or detect_layout(root)
+    return _read_cohort(Path(root), config, config.layout or detect_layout(Path(root)))[0]
+
+
+def _read_cohort(root: Path, config: CohortConfig, layout: str
+                 ) -> tuple[Cohort, Path | None, dict[str, ClinicalRecord]]:
+    """The cohort, its clinical CSV and that CSV's records by patient id (none for a manifest)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    clinical_path, clinical = None, {}
     if layout == "manifest":
         manifest = root if root.is_file() else root / MANIFEST
         cohort = _read_manifest(manifest, config)
     else:
-        clinical_path, clinical, clinical_issues = _clinical_records(root, layout, config)
-        cohort = _read_folders(root, layout, config, clinical_path, clinical, clinical_issues)
+        clinical_path, by_key, clinical_issues = _clinical_records(root, layout, config)
+        clinical = {safe_partition_key(k): r for k, r in by_key.items()}
+        cohort = _read_folders(root, layout, config, clinical_path, by_key, clinical_issues)
         if (root / MANIFEST).is_file():
-            cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config),
-                                          {safe_partition_key(k): r for k, r in clinical.items()}, clinical_path)
+            cohort = _with_manifest_cases(cohort, _read_manifest(root / MANIFEST, config), clinical, clinical_path)
     cohort.cases.sort(key=lambda case: case.patient_id)
     _flag_duplicates(cohort)
-    return cohort
+    return cohort, clinical_path, clinical
+
+
+@dataclass(frozen=True)
+class CohortMetadata:
+    """Every exam a cohort names, read without opening an image: its cases (found by file name)
+    and the rows of its clinical sheet, each exam with its clinical record (None: no row)."""
+
+    root: Path
+    layout: str
+    clinical_csv: Path | None
+    records: dict[str, ClinicalRecord | None]  # patient_id -> record, sorted by patient_id
+    with_images: frozenset[str]  # the exams with a case (folder or manifest row) under root
+
+
+def read_cohort_metadata(root: Path, config: CohortConfig = CohortConfig()) -> CohortMetadata:
+    """The exams ``root`` names, from file names and its clinical sheet alone. ``root`` may be a
+    cohort folder, a folder holding only the clinical sheet (read in the layout whose id column
+    its header has: UCSF-PDGM's ``ID``, else ``patient_id``), a manifest, or a clinical sheet."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv" and not _is_manifest(root):
+        return _sheet_metadata(root.parent, replace(config, clinical_csv=root), config.layout)
+    layout = config.layout
+    if layout is None:
+        try:
+            layout = detect_layout(root)
+        except ValueError:
+            if not root.is_dir():
+                raise
+            return _sheet_metadata(root, config, None)
+    cohort, clinical_path, clinical = _read_cohort(root, config, layout)
+    return _metadata(cohort.root, layout, clinical_path, {case.patient_id: case.clinical for case in cohort.cases},
+                     clinical)
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _is_manifest(path: Path) -> bool:
+    header = _header(path)
+    return "patient_id" in header and "seg" in header
+
+
+def _sheet_metadata(root: Path, config: CohortConfig, layout: str | None) -> CohortMetadata:
+    """A clinical sheet without images: its rows are the exams (ids as the layout keys them)."""
+    for candidate in [layout] if layout else ["ucsf-pdgm", "brats2021"]:
+        path, columns = _find_clinical_csv(root, candidate, config)
+        if path is not None and columns["id"] in _header(path):
+            _, by_key, _ = _clinical_records(root, candidate, replace(config, clinical_csv=path))
+            return _metadata(root, candidate, path, {}, {safe_partition_key(k): r for k, r in by_key.items()})
+    raise ValueError(f"{root}: no cases and no clinical sheet found (a CSV with a {UCSF_COLUMNS['id']!r} "
+                     f"or {GENERIC_COLUMNS['id']!r} column)")
+
+
+def _metadata(root: Path, layout: str, clinical_path: Path | None, cases: dict[str, ClinicalRecord | None],
+              clinical: dict[str, ClinicalRecord]) -> CohortMetadata:
+    records = {**clinical, **cases}  # a case's own record (a manifest row's columns) wins
+    return CohortMetadata(root, layout, clinical_path, dict(sorted(records.items())), frozenset(cases))
 
 
 # --- folder layouts ----------------------------------------------------------------------------

@@ -226,5 +226,8 @@ def write_metadata_csv(path: Path, patients: list[DemoPatient]) -> None:
                 UCSF_COLUMNS["mgmt"]: mgmt, "MGMT index": "unknown",
                 "1p/19q": "unknown", UCSF_COLUMNS["idh"]: "wildtype" if p.who_grade == 4 else "IDH1 p.R132H",
                 "1-dead 0-alive": 0, "OS": "", "EOR": "GTR", "Biopsy prior to imaging": "No",
-                "BraTS21 ID": "", "BraTS21 Segmentation Cohort": "", "BraTS21 MGMT Cohort": "",
+                # The grade-4 exams with a known status are the MGMT task's (the thesis' cohort:
+                # UCSF-PDGM's exams in the BraTS 2021 MGMT training set, all with a known status).
+                "BraTS21 ID": "", "BraTS21 Segmentation Cohort": "",
+                "BraTS21 MGMT Cohort": "Training" if p.who_grade == 4 and p.mgmt_methylated is not None else "",
             })

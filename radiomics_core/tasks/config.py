@@ -1,7 +1,8 @@
 """Prediction tasks and their train/test splits.
 
-A task is data: a YAML file (the thesis' two ship in ``radiomics_core/tasks/presets/``) read into
-a ``TaskConfig``. Which exams a task uses, and why the others are left out, is
+A task is data: a YAML file read into a ``TaskConfig``. The presets ship in
+``radiomics_core/tasks/presets/``: ``grade`` and ``mgmt`` are the thesis' cohorts (the defaults),
+``grade-who2021`` and ``mgmt-who2021`` the same tasks under WHO 2021 rules. Which exams a task uses, and why the others are left out, is
 ``radiomics_core.tasks.selection``.
 """
 
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from radiomics_core.files.presets import read_source
+from radiomics_core.files.presets import read_source, shipped_name, shipped_names
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,12 @@ class TaskConfig:
     diagnoses: tuple[str, ...] = ()  # WHO 2021 diagnoses, matched ignoring case and punctuation
     idh: str | None = None  # "wildtype" or "mutant"
     one_exam_per_subject: bool = True  # exams sharing a BraTS21 ID are one person: keep one
+    # The BraTS 2021 MGMT challenge sets ("Training", "Validation") an exam must be in, ignoring case.
+    brats21_mgmt_cohort: tuple[str, ...] = ()
     balance_seed: int | None = None  # set: the larger class is subsampled to the smaller's size
+    # Where the rules came from: a shipped preset's name ("grade-who2021") or a task file's path.
+    # Not a rule: two tasks with the same rules are equal wherever they were read from.
+    preset: str = field(default="", compare=False)
 
     @property
     def class_names(self) -> tuple[str, str]:
@@ -72,17 +79,29 @@ def is_follow_up(patient_id: str) -> bool:
 
 
 _TASK_KEYS = {"name", "description", "label", "include", "balance", "split"}
-_INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "exclude_biopsy_prior_to_imaging", "min_age",
-                 "diagnosis", "idh"}
+_INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "brats21_mgmt_cohort",
+                 "exclude_biopsy_prior_to_imaging", "min_age", "diagnosis", "idh"}
+_PRESETS_PACKAGE = "radiomics_core.tasks.presets"
+
+
+def preset_files() -> tuple[str, ...]:
+    """The shipped task presets by name: grade, grade-who2021, mgmt, mgmt-who2021."""
+    return shipped_names(_PRESETS_PACKAGE)
+
+
+def shipped_preset(source: str | Path) -> str | None:
+    """The shipped preset ``source`` names (by name or file name), else None: a user's task file."""
+    return shipped_name(source, _PRESETS_PACKAGE)
 
 
 def load_task(source: str | Path) -> TaskConfig:
-    """A shipped task by name ('grade', 'mgmt') or a user's YAML file (same keys as the presets)."""
-    text, where = read_source(source, "radiomics_core.tasks.presets", "task preset", TASK_PRESETS)
-    return task_from_dict(yaml.safe_load(text) or {}, where)
+    """A shipped preset by name or file name ('grade', 'mgmt-who2021', 'grade-who2021.yaml') or a
+    user's YAML file (same keys as the presets; a file of that name in the working folder wins)."""
+    text, where = read_source(source, _PRESETS_PACKAGE, "task preset", preset_files())
+    return task_from_dict(yaml.safe_load(text) or {}, where, preset=shipped_preset(source) or str(source))
 
 
-def task_from_dict(content: dict, where: str = "task") -> TaskConfig:
+def task_from_dict(content: dict, where: str = "task", preset: str = "") -> TaskConfig:
     """The TaskConfig a task YAML's content describes; a misspelled key is an error, not a default."""
     def keys(section: dict, allowed: set[str], name: str) -> dict:
         if not isinstance(section, dict):
@@ -109,6 +128,11 @@ def task_from_dict(content: dict, where: str = "task") -> TaskConfig:
         raise ValueError(f"{where}: split.test_fraction must be between 0 and 1")
     if include.get("idh") not in (None, "wildtype", "mutant"):
         raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
+    cohorts = include.get("brats21_mgmt_cohort") or ()
+    cohorts = (cohorts,) if isinstance(cohorts, str) else cohorts
+    if not isinstance(cohorts, (list, tuple)) or not all(isinstance(c, str) and c.strip() for c in cohorts):
+        raise ValueError(f"{where}: include.brats21_mgmt_cohort must be a set's name (Training, Validation), "
+                         "a list of them, or null")
     return TaskConfig(
         name=str(content["name"]),
         description=str(content.get("description") or ""),
@@ -123,7 +147,9 @@ def task_from_dict(content: dict, where: str = "task") -> TaskConfig:
         diagnoses=tuple(str(d) for d in include.get("diagnosis") or ()),
         idh=include.get("idh"),
         one_exam_per_subject=bool(include.get("one_exam_per_subject", True)),
+        brats21_mgmt_cohort=tuple(c.strip() for c in cohorts),
         balance_seed=None if balance is None else int(balance.get("seed", 0)),
+        preset=preset,
     )
 
 
@@ -140,12 +166,14 @@ def classifier_order(kinds) -> list[str]:
     return sorted(set(kinds), key=CLASSIFIERS.index)
 
 
-TASK_PRESETS = ("grade", "mgmt")  # the thesis' Part I (7:3) and Part II (8:2)
+# The tasks (partition keys and selection recipes), each the name of its default preset: the
+# thesis' Part I (7:3) and Part II (8:2). Other presets of a task (preset_files) share its name.
+TASK_PRESETS = ("grade", "mgmt")
 
 
 @functools.cache
 def preset(name: str) -> TaskConfig:
-    """The shipped task ``name`` (read once per process: presets are package data)."""
+    """The shipped preset ``name`` (read once per process: presets are package data)."""
     return load_task(name)
 
 
@@ -184,9 +212,11 @@ def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> i
     ``classifier`` (default: the task's least demanding classifier, the first that can be fitted)."""
     need_train = train_minimum(classifier or _least_demanding(task)[0])
     n = need_train + MIN_TEST_PER_CLASS
-    while int(round(task.test_fraction * n)) < MIN_TEST_PER_CLASS or n - int(round(task.test_fraction * n)) < need_train:
+    while True:
+        test = test_targets({0: n, 1: n}, task.test_fraction)
+        if min(test.values()) >= MIN_TEST_PER_CLASS and n - max(test.values()) >= need_train:
+            return n
         n += 1
-    return n
 
 
 def too_few_cases_reason(task: TaskConfig, labels: pd.Series, splits: pd.Series,
@@ -222,21 +252,37 @@ def seeded_hash(patient_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def test_targets(class_sizes: dict[int, int], test_fraction: float) -> dict[int, int]:
+    """How many of each class go to test: ``ceil(test_fraction x n)`` in all, shared out in
+    proportion to the classes, the remainders going to the largest fractional parts (ties to the
+    larger class, then the lower label). This is scikit-learn's stratified ``train_test_split``
+    rule, the one the thesis' counts follow (MGMT: 242 exams, 49 in test; 193/49)."""
+    total = sum(class_sizes.values())
+    n_test = math.ceil(test_fraction * total - 1e-9)
+    shares = {value: n_test * size / total for value, size in class_sizes.items()}
+    targets = {value: math.floor(share) for value, share in shares.items()}
+    order = sorted(class_sizes, key=lambda v: (-(shares[v] - targets[v]), -class_sizes[v], v))
+    for value in order[: n_test - sum(targets.values())]:
+        targets[value] += 1
+    return targets
+
+
 def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | None = None) -> pd.Series:
     """'train'/'test' per patient: stratified by label, seeded, and stable as cases arrive.
 
     Patients in ``existing`` keep their split. The others are ordered within each class by a
-    seeded hash of their id; each class then tops its test share up to ``test_fraction`` of
-    the class, so a first split is exactly stratified and later arrivals never move anyone.
+    seeded hash of their id; each class then tops its test share up to its ``test_targets``
+    count, so a first split is exactly stratified and later arrivals never move anyone.
     """
     existing = existing if existing is not None else pd.Series(dtype=object)
     result = existing[existing.index.isin(labels.index)].copy()
-    for value in sorted(labels.unique()):
+    values = sorted(labels.unique())
+    targets = test_targets({value: int((labels == value).sum()) for value in values}, task.test_fraction)
+    for value in values:
         members = labels.index[labels == value]
         placed = result.reindex(members).dropna()
         new = sorted((m for m in members if m not in placed.index), key=lambda m: seeded_hash(m, task.seed))
-        target_test = int(round(task.test_fraction * len(members)))
-        need = max(0, target_test - int((placed == "test").sum()))
+        need = max(0, targets[value] - int((placed == "test").sum()))
         for k, patient in enumerate(new):
             result.loc[patient] = "test" if k < need else "train"
     return result.reindex(labels.index)

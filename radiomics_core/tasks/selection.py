@@ -16,7 +16,7 @@ import pandas as pd
 
 from radiomics_core.tasks.config import TaskConfig, is_follow_up, seeded_hash
 
-FLOW_COLUMNS = ["task", "step", "criterion", "reason", "label_class", "n_in", "n_excluded", "n_out"]
+FLOW_COLUMNS = ["task", "step", "criterion", "reason", "label_class", "n_in", "n_excluded", "n_out", "preset"]
 NO_LABEL = "no label"
 SELECTED = "selected"
 # A BraTS 2021 case is named by its BraTS21 ID (BraTS2021_00097), which UCSF-PDGM's metadata
@@ -93,6 +93,14 @@ def _steps(task: TaskConfig) -> list[_Step]:
         steps.append(_Step("one exam per subject", "duplicate subject (same BraTS21 ID as a kept exam)",
                            _one_exam_per_subject))
     steps.append(_Step("clinical data", "no clinical row", lambda e: _where(e, ~e["has_clinical"], "no clinical row")))
+    if task.brats21_mgmt_cohort:
+        sets = {_normalized(c) for c in task.brats21_mgmt_cohort}
+        listed = " or ".join(task.brats21_mgmt_cohort)
+        steps.append(_Step(f"BraTS 2021 MGMT cohort: {listed}", f"not in the BraTS 2021 MGMT {listed} set",
+                           lambda e: pd.concat([
+                               _where(e, e["brats21_mgmt_cohort"].isna(), "not in the BraTS 2021 MGMT cohort"),
+                               pd.Series({p: f"BraTS 2021 MGMT {c} set" for p, c in e["brats21_mgmt_cohort"].dropna().items()
+                                          if _normalized(c) not in sets}, dtype=object)])))
     if task.exclude_biopsy_prior_to_imaging:
         steps.append(_Step("preoperative (no biopsy before imaging)", "biopsy prior to imaging",
                            lambda e: _where(e, e["biopsy_prior_to_imaging"] == True,  # noqa: E712 (None stays)
@@ -133,7 +141,7 @@ def select_cases(task: TaskConfig, clinical: pd.DataFrame, patients: pd.DataFram
     else:
         rows = patients.drop_duplicates("patient_id", keep="last").set_index("patient_id")
         usable = rows["usable"].fillna(False).astype(bool)
-    needed = ["age", "diagnosis", "idh", "biopsy_prior_to_imaging", "brats21_id"]
+    needed = ["age", "diagnosis", "idh", "biopsy_prior_to_imaging", "brats21_id", "brats21_mgmt_cohort"]
     column = task.label.column if task.label else None
     exams = clinical.reindex(index=usable.index, columns=list(dict.fromkeys(needed + [column] if column else needed)))
     exams = exams.astype(object).where(exams.notna(), None)
@@ -171,5 +179,23 @@ def _flow_rows(task: TaskConfig, step: int, criterion: str, reason: str, label_c
         n_in = int((label_class.reindex(before) == name).sum())
         n_excluded = int((label_class.reindex(excluded) == name).sum())
         rows.append({"task": task.name, "step": step, "criterion": criterion, "reason": reason, "label_class": name,
-                     "n_in": n_in, "n_excluded": n_excluded, "n_out": n_in - n_excluded})
+                     "n_in": n_in, "n_excluded": n_excluded, "n_out": n_in - n_excluded, "preset": task.preset})
     return rows
+
+
+def flow_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """A flow (``Selection.flow``, or the warehouse's ``selection_flow`` rows of one task) as a
+    CONSORT-style table, a row per step in order: what an exam must satisfy, why the others left,
+    exams in, excluded and out, then excluded and out per class (label 0, label 1, no label). The
+    last step ("selected") is the task's cohort."""
+    if rows.empty:
+        return pd.DataFrame(columns=["step", "criterion", "reason", "n_in", "n_excluded", "n_out"])
+    rows = rows.sort_values("step", kind="stable")
+    classes = list(dict.fromkeys(rows.label_class))  # as the flow stores them: label 0, label 1, no label
+    table = rows.groupby("step").agg(criterion=("criterion", "first"), reason=("reason", "first"),
+                                     n_in=("n_in", "sum"), n_excluded=("n_excluded", "sum"), n_out=("n_out", "sum"))
+    for measure in ("excluded", "out"):
+        wide = rows.pivot_table(index="step", columns="label_class", values=f"n_{measure}", aggfunc="sum")
+        for name in classes:
+            table[f"{measure}: {name}"] = wide[name].astype(int)
+    return table.reset_index()
