@@ -12,6 +12,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from radiomics_core.settings import Ring
+
 KINDS = ["VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"]  # the thesis' order of models
 SVG = {"embedOptions": {"renderer": "svg"}}
 UNDEFINED_COLOR = "#7f7f7f"
@@ -21,7 +23,7 @@ PAD = alt.AutoSizeParams(type="pad")
 
 
 def model_label(model: str, ring_mm: float | None) -> str:
-    return model if ring_mm is None or pd.isna(ring_mm) else f"{model} {ring_mm:g} mm"
+    return model if ring_mm is None or pd.isna(ring_mm) else f"{model} {Ring(ring_mm).label}"
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:

@@ -121,9 +121,9 @@ def write_viewer_images(work: Path, patient: str, shape: tuple[int, int, int] = 
     for k, sequence in enumerate(SEQUENCES):
         image = (rng.normal(100 + 10 * k, 15, shape) + 60 * tumour).astype(np.float32)
         write(image, work / "normalized" / patient / f"{sequence}.nii.gz")
-    write(tumour.astype(np.uint8), work / "rings" / patient / "ring_T.nii.gz")
+    write(tumour.astype(np.uint8), work / "rings" / patient / Ring.voi_t().mask_file)
     for ring in rings:
-        write(((distance > 0) & (distance <= ring)).astype(np.uint8), work / "rings" / patient / f"ring_{ring:g}.nii.gz")
+        write(((distance > 0) & (distance <= ring)).astype(np.uint8), work / "rings" / patient / Ring.of(ring).mask_file)
 
 
 def _figures(model: str, names: list[str], y: np.ndarray, strength: float, rng):

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, state
+from radiomics_core.settings import Ring
 
 from reporting import charts
 
@@ -68,7 +69,7 @@ def comparisons(metrics: pd.DataFrame, delong: pd.DataFrame) -> tuple[pd.Series 
             continue
         other = hit.iloc[0]
         rows.append({"model": charts.model_label(model, ring), "role": "tumour only" if model == "VOI_T" else
-                     f"far ring ({ring:g} mm)", "auc": other["auc"], "auc_low": other["auc_low"],
+                     f"far ring ({Ring(ring).label})", "auc": other["auc"], "auc_low": other["auc_low"],
                      "auc_high": other["auc_high"], "delta_auc": best["auc"] - other["auc"],
                      "delong_p": delong_p(delong, key, (model, ring))})
     return best, pd.DataFrame(rows)
@@ -79,7 +80,7 @@ def sentence(best: pd.Series, table: pd.DataFrame, split: str, counts: pd.Series
     cases = ""
     if counts is not None:
         cases = f" ({int(counts.sum())} cases: " + ", ".join(f"{int(n)} {name}" for name, n in counts.items()) + ")"
-    text = (f"On the {split} split{cases}, the best ring is {best['ring_mm']:g} mm: {table['model'].iloc[0]} "
+    text = (f"On the {split} split{cases}, the best ring is {Ring(best['ring_mm']).label}: {table['model'].iloc[0]} "
             f"reaches AUC {best['auc']:.3f} (95% CI {charts.format_ci(best['auc_low'], best['auc_high'])})")
     against = []
     for row in table.iloc[1:].itertuples():
