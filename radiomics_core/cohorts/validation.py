@@ -160,9 +160,11 @@ def validate_case(case: Case, known: list[CaseIssue] = (), config: ValidationCon
             continue
         if seg is not None:
             diffs = geometry_differences(seg, image, config.tolerance)
-            if diffs and _tumor_inside(seg, case.labels.tumor, image):
-                # A native-space study: each series on its own grid in one patient space. Such a
-                # volume is resampled onto the segmentation's grid by physical coordinates.
+            if diffs and case.layout == "manifest" and _tumor_inside(seg, case.labels.tumor, image):
+                # A native-space study (a manifest's DICOM series, TCIA's cases): each series on its
+                # own grid in one patient space, resampled onto the segmentation's grid by physical
+                # coordinates. UCSF-PDGM and BraTS ship every file co-registered on one grid, so
+                # there a mismatch means a damaged or mixed-up file, and is refused.
                 issues.append(CaseIssue(case.patient_id, IssueKind.RESAMPLED, f"{role} is on another grid "
                                         f"({'; '.join(diffs)}); it is resampled onto the segmentation's grid by "
                                         "physical coordinates (check the alignment, or set registration: rigid)",
