@@ -67,9 +67,9 @@ def test_a_classifier_short_of_cases_is_left_out_with_its_reason_and_the_others_
 
 
 def test_minimums_follow_the_split_ratio():
-    # 8:2 of 2 x 4 exams puts ceil(1.6) = 2 in test, one per class, leaving 3 per class in train;
-    # 7:3 of 2 x 4 puts ceil(2.4) = 3 in test, two of one class (2 left in train): it needs 5.
-    assert cases_needed_per_class(preset("grade")) == 5 and cases_needed_per_class(preset("mgmt")) == 4
+    # 7:3 rounded per class and 8:2 rounded over the whole (ceil(1.6) = 2 of 2 x 4, one per class)
+    # both put 1 of 4 in test and leave 3 in train.
+    assert cases_needed_per_class(preset("grade")) == 4 and cases_needed_per_class(preset("mgmt")) == 4
     assert MIN_TEST_PER_CLASS == 1
 
 
@@ -103,7 +103,7 @@ def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, m
     # Grade: 3 WHO 2-3 and 3 WHO 4 (2 train / 1 test each); MGMT: the 3 grade-4 cases are all methylated.
     assert lines == [
         "task grade: too few cases: usable 3 WHO 2-3 (2 train / 1 test), 3 WHO 4 (2 train / 1 test); "
-        "needs at least 3 per class in train and 1 in test (5 per class with a 70%/30% split, "
+        "needs at least 3 per class in train and 1 in test (4 per class with a 70%/30% split, "
         "logistic or random_forest)",
         "task mgmt: too few cases: usable 0 unmethylated (0 train / 0 test), 3 methylated (2 train / 1 test); "
         "needs at least 3 per class in train and 1 in test (4 per class with a 80%/20% split, "
@@ -116,9 +116,8 @@ def test_a_six_case_cohort_gives_one_line_per_task_and_exit_status_0(tmp_path, m
 def test_the_task_with_enough_cases_still_runs_beside_the_one_without(tmp_path, monkeypatch, capsys):
     from warehouse import queries
 
-    # 5 WHO 2-3 and 5 WHO 4 (3 of the 10 in test: 3 or 4 per class in train) for grade; MGMT has
-    # only methylated cases.
-    status, text, _ = _run_on_cohort(10, tmp_path, monkeypatch, capsys)
+    # 4 WHO 2-3 and 4 WHO 4 (3 train / 1 test each) for grade; MGMT has only methylated cases.
+    status, text, _ = _run_on_cohort(8, tmp_path, monkeypatch, capsys)
     assert status == 0, text
     # MGMT is not fitted; grade is, with logistic regression and random forest but not the SVM (it
     # needs 7 per class in train): one line each.

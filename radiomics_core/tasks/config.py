@@ -45,6 +45,10 @@ class TaskConfig:
     name: str  # "grade" or "mgmt" (also the selection recipe)
     test_fraction: float
     seed: int = 0
+    # How the test share is rounded: "per_class" (each class's own round(test_fraction x n): a
+    # small cohort keeps the most training cases) or "total" (scikit-learn's stratified
+    # train_test_split: ceil(test_fraction x n) in all, shared out by class size).
+    rounding: str = "per_class"
     # Fitted side by side on the same selected features (radiomics_core.tasks.config.CLASSIFIERS).
     classifiers: tuple[str, ...] = ("logistic", "svm", "random_forest")
     # Follow-up exams are the same person as their baseline exam: one person, one split.
@@ -121,11 +125,13 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
     for entry in classes:
         keys(entry, {"name", "values"}, "label class")
     include = keys(content.get("include") or {}, _INCLUDE_KEYS, "include")
-    split = keys(content.get("split") or {}, {"test_fraction", "seed"}, "split")
+    split = keys(content.get("split") or {}, {"test_fraction", "seed", "rounding"}, "split")
     balance = content.get("balance")
     balance = keys(balance, {"seed"}, "balance") if balance else None
     if not 0 < float(split.get("test_fraction", 0.3)) < 1:
         raise ValueError(f"{where}: split.test_fraction must be between 0 and 1")
+    if split.get("rounding", "per_class") not in ROUNDINGS:
+        raise ValueError(f"{where}: split.rounding must be one of {', '.join(ROUNDINGS)}")
     if include.get("idh") not in (None, "wildtype", "mutant"):
         raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
     cohorts = include.get("brats21_mgmt_cohort") or ()
@@ -138,6 +144,7 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
         description=str(content.get("description") or ""),
         test_fraction=float(split.get("test_fraction", 0.3)),
         seed=int(split.get("seed", 0)),
+        rounding=str(split.get("rounding", "per_class")),
         include_follow_up=bool(include.get("follow_up_exams", False)),
         label=LabelRule(str(label["column"]), tuple(classes[0].get("values") or ()),
                         tuple(classes[1].get("values") or ()),
@@ -213,7 +220,7 @@ def cases_needed_per_class(task: TaskConfig, classifier: str | None = None) -> i
     need_train = train_minimum(classifier or _least_demanding(task)[0])
     n = need_train + MIN_TEST_PER_CLASS
     while True:
-        test = test_targets({0: n, 1: n}, task.test_fraction)
+        test = test_targets({0: n, 1: n}, task.test_fraction, task.rounding)
         if min(test.values()) >= MIN_TEST_PER_CLASS and n - max(test.values()) >= need_train:
             return n
         n += 1
@@ -252,11 +259,17 @@ def seeded_hash(patient_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def test_targets(class_sizes: dict[int, int], test_fraction: float) -> dict[int, int]:
-    """How many of each class go to test: ``ceil(test_fraction x n)`` in all, shared out in
-    proportion to the classes, the remainders going to the largest fractional parts (ties to the
-    larger class, then the lower label). This is scikit-learn's stratified ``train_test_split``
-    rule, the one the thesis' counts follow (MGMT: 242 exams, 49 in test; 193/49)."""
+ROUNDINGS = ("per_class", "total")
+
+
+def test_targets(class_sizes: dict[int, int], test_fraction: float, rounding: str = "per_class") -> dict[int, int]:
+    """How many of each class go to test. ``per_class``: round(test_fraction x the class size).
+    ``total``: ``ceil(test_fraction x n)`` in all, shared out in proportion to the classes, the
+    remainders to the largest fractional parts (ties to the larger class, then the lower label):
+    scikit-learn's stratified ``train_test_split`` rule, which the thesis' MGMT counts follow
+    (242 exams, 49 in test: 193/49)."""
+    if rounding == "per_class":
+        return {value: int(round(test_fraction * size)) for value, size in class_sizes.items()}
     total = sum(class_sizes.values())
     n_test = math.ceil(test_fraction * total - 1e-9)
     shares = {value: n_test * size / total for value, size in class_sizes.items()}
@@ -277,7 +290,8 @@ def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | Non
     existing = existing if existing is not None else pd.Series(dtype=object)
     result = existing[existing.index.isin(labels.index)].copy()
     values = sorted(labels.unique())
-    targets = test_targets({value: int((labels == value).sum()) for value in values}, task.test_fraction)
+    targets = test_targets({value: int((labels == value).sum()) for value in values}, task.test_fraction,
+                           task.rounding)
     for value in values:
         members = labels.index[labels == value]
         placed = result.reindex(members).dropna()
