@@ -280,10 +280,11 @@ def _throttled(audit: AuditLog, refusal: Refusal, user: str, client: str | None)
     if refusal.first:
         audit.record("throttled", user, method="local", reason=refusal.reason, kind=refusal.kind,
                      retry_after_s=refusal.retry_after_s, client=client)
+    whose = "for this user name" if refusal.kind == "user name" else "from your address"
     if refusal.reason == "checks running":
-        st.error(f"Several logins for this {refusal.kind} are being checked. Try again in a few seconds.")
+        st.error(f"Several logins {whose} are being checked. Try again in a few seconds.")
     else:
-        st.error(f"Too many failed logins for this {refusal.kind}. Try again in {_duration(refusal.retry_after_s)}.")
+        st.error(f"Too many failed logins {whose}. Try again in {_duration(refusal.retry_after_s)}.")
     return None
 
 

@@ -23,6 +23,7 @@ every request before Streamlit does:
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import secrets
 import sys
@@ -152,8 +153,13 @@ def dismiss() -> None:
 def served_hosts(settings: AccessSettings) -> list[str]:
     """The Host names this process answers: Streamlit's ``server.allowedHosts`` when given (the
     launcher sets it), else those of the address it serves on."""
-    configured = [h for h in st.get_option("server.allowedHosts") or [] if h]
-    return configured or allowed_hosts(st.get_option("server.address") or "", settings.server_names)
+    configured = tuple(h for h in st.get_option("server.allowedHosts") or [] if h)
+    return list(configured) or _hosts_of(st.get_option("server.address") or "", settings.server_names)
+
+
+@functools.lru_cache(maxsize=8)
+def _hosts_of(address: str, server_names: tuple[str, ...]) -> list[str]:
+    return allowed_hosts(address, server_names)  # looks this machine's names up: once, not every run
 
 
 class Guard:
