@@ -11,13 +11,15 @@ from pathlib import Path
 
 def streamlit_command(warehouse: Path, port: int, host: str = "127.0.0.1", *, app_args: Sequence[str] = (),
                        secrets: Path | None = None) -> list[str]:
-    """``streamlit run dashboard/app.py`` on ``host:port``; ``app_args`` go to the app after ``--``.
+    """The dashboard's server (``dashboard/server.py``: ``streamlit run`` of app.py behind its guard)
+    on ``host:port``; ``app_args`` go to the app after ``--``.
 
     ``secrets`` replaces Streamlit's secrets.toml search (``[auth]`` for OpenID Connect login).
+    The server sets ``server.allowedHosts`` from ``host`` and the settings' ``server_names``.
     """
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    server = Path(__file__).resolve().parent.parent / "dashboard" / "server.py"
     options = ["--secrets.files", str(Path(secrets).resolve())] if secrets else []
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+    return [sys.executable, str(server), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer", *options,
             "--", "--warehouse", str(warehouse), *app_args]
@@ -50,13 +52,17 @@ def dashboard_app_args(warehouse: Path, host: str, *, no_auth: bool = False, set
     settings = load_settings(warehouse, settings_file, deidentified=deidentified, no_auth=no_auth)
     app_dir = Path(__file__).resolve().parent.parent / "dashboard"
     secrets = read_secrets([Path(secrets_file)] if secrets_file else default_secrets_files(app_dir))
-    login = bool(oidc_providers(secrets)) or bool(settings.users_file and UsersFile(settings.users_file).names())
+    # An existing users file turns login on even when empty (nobody gets in), as in the dashboard.
+    users = UsersFile(settings.users_file) if settings.users_file else None
+    login = bool(oidc_providers(secrets)) or bool(users and users.exists())
     if not login and not is_loopback(host) and not no_auth:
         raise DashboardRefused(_NO_LOGIN_MESSAGE.format(host=host, settings=settings.settings_file, warehouse=warehouse))
     if no_auth:
         print(f"WARNING: --no-auth: the dashboard on {host} has no login; anyone who can reach it sees the data.",
               file=sys.stderr)
-    if login and not (settings.allow_users or settings.allow_domains):
+    if users and users.exists() and not users.names() and not oidc_providers(secrets):
+        print(f"note: {users.path} holds no user: nobody can log in (glioma-rings users add NAME).", file=sys.stderr)
+    if login and not (settings.allow_users or settings.allow_domains or settings.allow_subjects):
         print(f"note: no allow_users or allow_domains in {settings.settings_file}: nobody will be let in.",
               file=sys.stderr)
     return (["--settings", str(settings.settings_file)] + (["--deidentified"] if deidentified else [])

@@ -14,6 +14,29 @@ from pathlib import Path
 from cli.dashboard import DashboardRefused, dashboard_app_args, streamlit_command
 from cli.project import pipeline_settings
 
+_DAGSTER_EXPOSED_MESSAGE = """\
+error: refusing to serve the Dagster UI on {host}: it has no login, and anyone who can reach it
+can launch runs, wipe assets and read every path and log of the pipeline.
+Keep it on 127.0.0.1 (the default) and reach it through an SSH tunnel
+(ssh -L {port}:127.0.0.1:{port} HOST) or an authenticating reverse proxy, or pass
+--expose-dagster-ui to serve it on {host} anyway and accept the risk. See README, "Sharing the dashboard"."""
+
+
+class DagsterUIRefused(Exception):
+    """The Dagster UI would listen on a public address without --expose-dagster-ui."""
+
+
+def check_dagster_host(args: argparse.Namespace) -> None:
+    """Refuse a public --dagster-host unless --expose-dagster-ui accepts the risk; warn when it does."""
+    from dashboard.settings import is_loopback
+
+    if is_loopback(args.dagster_host):
+        return
+    if not getattr(args, "expose_dagster_ui", False):
+        raise DagsterUIRefused(_DAGSTER_EXPOSED_MESSAGE.format(host=args.dagster_host, port=args.dagster_port))
+    print(f"WARNING: --expose-dagster-ui: the Dagster UI on {args.dagster_host} has no login; anyone who can "
+          "reach it can launch runs and wipe assets.", file=sys.stderr)
+
 
 def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:
     """The commands ``dev`` starts: the Dagster UI (webserver + daemon) and the dashboard.
@@ -31,6 +54,11 @@ def dev_processes(args: argparse.Namespace, warehouse: Path) -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        check_dagster_host(args)
+    except DagsterUIRefused as refusal:
+        print(str(refusal), file=sys.stderr)
+        return 2
     from cli.launcher import default_dagster_home
 
     default_dagster_home(args.data_dir)

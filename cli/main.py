@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_parser.add_argument("--no-auth", action="store_true",
                      help="serve the dashboard on a public --host without login (prints a warning)")
     dev_parser.add_argument("--dagster-host", default="127.0.0.1",
-                     help="the Dagster UI's address (it has no login: keep it on 127.0.0.1 unless you must)")
+                     help="the Dagster UI's address (it has no login: another than 127.0.0.1 needs --expose-dagster-ui)")
+    dev_parser.add_argument("--expose-dagster-ui", action="store_true",
+                     help="serve the Dagster UI on a public --dagster-host without login (prints a warning)")
     dev_parser.add_argument("--dagster-port", type=int, default=3000)
     dev_parser.add_argument("--dashboard-port", type=int, default=8501)
     dev_parser.set_defaults(func=dev.run)

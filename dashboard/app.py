@@ -1,4 +1,7 @@
-"""glioma-rings dashboard: ``glioma-rings dashboard --warehouse PATH`` or ``streamlit run dashboard/app.py -- --warehouse PATH``."""
+"""glioma-rings dashboard: ``glioma-rings dashboard --warehouse PATH``, which serves this script behind
+its guard (``python dashboard/server.py [streamlit options] -- --warehouse PATH``). A bare
+``streamlit run dashboard/app.py -- --warehouse PATH`` runs the same login gate but without the
+guard's Host, forwarded-address and ``/media`` checks."""
 
 import argparse
 import sys

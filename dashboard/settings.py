@@ -4,6 +4,9 @@
     allow_users = ["alice@lab.org", "bob"]   # e-mail addresses (OpenID Connect) or local user names
     allow_domains = ["lab.org"]              # any e-mail address at these domains
     users_file = "dashboard-users"           # local users and password hashes (default: this name)
+    server_names = ["dashboard.lab.org"]     # names browsers reach it by, besides the address it serves on
+    trusted_proxies = ["127.0.0.1"]          # reverse proxies whose X-Forwarded-For names the client
+    allow_subjects = [{issuer = "https://login.lab.org", subject = "..."}]  # OIDC users without a verified e-mail
 
     [sharing]
     deidentified = false                     # pseudonyms instead of patient ids, no patient viewer
@@ -15,16 +18,20 @@ Streamlit import): the CLI reads the same settings to refuse an unprotected publ
 
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 SETTINGS_NAME = "dashboard.toml"
 USERS_NAME = "dashboard-users"
 AUDIT_NAME = "dashboard-audit.log"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PUBLIC_BINDS = frozenset({"", "0.0.0.0", "::"})  # every interface (Streamlit's default is "")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,9 @@ class AccessSettings:
     users_file: Path | None = None
     deidentified: bool = False
     no_auth: bool = False  # the operator accepted serving without login (CLI --no-auth)
+    server_names: tuple[str, ...] = ()  # Host names the dashboard answers besides its own address
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For header is believed
+    allow_subjects: tuple[tuple[str, str], ...] = ()  # (issuer, subject) of OIDC users without a verified e-mail
 
     @property
     def audit_log(self) -> Path:
@@ -56,6 +66,10 @@ class AccessSettings:
             return True
         domain = user.rpartition("@")[2] if "@" in user else None
         return domain is not None and domain in {d.lower().lstrip("@") for d in self.allow_domains}
+
+    def is_allowed_subject(self, issuer: str, subject: str) -> bool:
+        """Whether an OpenID Connect account (its issuer and subject, not its e-mail) is allowed."""
+        return bool(issuer and subject) and (issuer, subject) in self.allow_subjects
 
 
 def default_settings_file(warehouse: Path) -> Path:
@@ -80,7 +94,86 @@ def load_settings(warehouse: Path, settings_file: Path | None = None, *, deident
         users_file=users if users.is_absolute() else path.parent / users,
         deidentified=deidentified or bool(sharing.get("deidentified", False)),
         no_auth=no_auth,
+        server_names=tuple(str(n).strip().lower().rstrip(".") for n in access.get("server_names", ())),
+        trusted_proxies=tuple(str(a).strip() for a in access.get("trusted_proxies", ())),
+        allow_subjects=tuple((str(s.get("issuer", "")), str(s.get("subject", "")))
+                             for s in access.get("allow_subjects", ()) if isinstance(s, Mapping)),
     )
+
+
+def settings_from_command_line(argv: Sequence[str]) -> AccessSettings:
+    """The settings the dashboard's own flags name (what follows ``--`` on the ``streamlit run`` line)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--warehouse", default="data/warehouse")
+    parser.add_argument("--settings", default=None)
+    parser.add_argument("--deidentified", action="store_true")
+    parser.add_argument("--no-auth", action="store_true")
+    args, _ = parser.parse_known_args(list(argv))
+    return load_settings(Path(args.warehouse), Path(args.settings) if args.settings else None,
+                         deidentified=args.deidentified, no_auth=args.no_auth)
+
+
+def server_launch(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """For ``dashboard/server.py``: its command line (Streamlit's options, ``--``, the dashboard's)
+    with ``--server.allowedHosts`` added unless given, and the environment uvicorn must start with
+    (``FORWARDED_ALLOW_IPS``: the trusted proxies, none by default)."""
+    argv = list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    flags, app_args = argv[:split], argv[split + 1:]
+    settings = settings_from_command_line(app_args)
+    if _option(flags, "--server.allowedHosts") is None:
+        for host in allowed_hosts(_option(flags, "--server.address") or "", settings.server_names):
+            flags += ["--server.allowedHosts", host]
+    return [*flags, "--", *app_args], {"FORWARDED_ALLOW_IPS": ",".join(settings.trusted_proxies)}
+
+
+def _option(flags: Sequence[str], name: str) -> str | None:
+    for index, flag in enumerate(flags):
+        if flag == name and index + 1 < len(flags):
+            return flags[index + 1]
+        if flag.startswith(name + "="):
+            return flag.split("=", 1)[1]
+    return None
+
+
+def allowed_hosts(address: str, server_names: Sequence[str] = ()) -> list[str]:
+    """The Host names a dashboard serving on ``address`` answers (Streamlit's ``server.allowedHosts``).
+
+    A browser tricked by DNS rebinding sends the attacker's name as Host, so only names this
+    machine is known by get a page: the loopback names, the address itself, this machine's
+    host names and addresses when it serves every interface, and ``server_names`` (a proxy's
+    public name). A name missing here can be added to ``server_names``.
+    """
+    names = set(LOOPBACK_HOSTS)
+    if address and address not in PUBLIC_BINDS:
+        names.add(address.lower())
+    if address in PUBLIC_BINDS or not is_loopback(address):
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            names.add(name.lower())
+            try:
+                names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+            except OSError:
+                pass
+    names.update(n for n in server_names if n)
+    return sorted(names)
+
+
+def host_allowed(host_header: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a request's Host header (port ignored) names one of ``allowed`` (``*.`` wildcards too)."""
+    if not host_header:
+        return False
+    try:
+        parsed = urlparse(f"//{host_header}")
+        hostname, _ = parsed.hostname, parsed.port  # .port validates a given port
+    except ValueError:
+        return False
+    if hostname is None or parsed.username or parsed.password or parsed.path or parsed.query or parsed.fragment:
+        return False
+    hostname = hostname.lower().rstrip(".")
+    for pattern in (a.strip().lower().rstrip(".") for a in allowed):
+        if pattern == "*" or hostname == pattern or (pattern.startswith("*.") and hostname.endswith(pattern[1:])):
+            return True
+    return False
 
 
 def oidc_providers(secrets: Mapping) -> list[str | None]:

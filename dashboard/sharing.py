@@ -8,6 +8,8 @@ passes them): ``--settings FILE`` (default ``dashboard.toml`` beside the warehou
 from __future__ import annotations
 
 import argparse
+import hashlib
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import deidentify
+from dashboard import deidentify, guard
 from dashboard.audit import AuditLog
 from dashboard.auth import Viewer, logout_button, require_viewer
 from dashboard.settings import AccessSettings, load_settings
@@ -43,7 +45,8 @@ class Access:
     def record_view(self, page: str) -> None:
         """Audit a data page once each time a session opens it (not on every widget rerun)."""
         if st.session_state.get(_PAGE_KEY) != page:
-            self.audit.record("view", self.viewer.name, page=page, deidentified=self.settings.deidentified)
+            self.audit.record("view", self.viewer.name, page=page, deidentified=self.settings.deidentified,
+                              client=guard.client_address())
             st.session_state[_PAGE_KEY] = page
 
 
@@ -64,6 +67,7 @@ def open_dashboard(warehouse: str) -> Access | None:
     viewer = require_viewer(settings, audit)
     if viewer is None:
         return None
+    guard.admit(viewer.name)  # this browser may now fetch this session's images and downloads
     if viewer.method != "none":
         logout_button(viewer)
     root = warehouse
@@ -74,17 +78,23 @@ def open_dashboard(warehouse: str) -> Access | None:
 
 
 def _deidentified_root(warehouse: str, key_file: str) -> str:
+    """The de-identified copy the pages read, never the real warehouse: while there is nothing to
+    copy, an empty folder (the app says the warehouse is empty); a copy that fails raises."""
     source = Path(warehouse)
-    if not (source / "warehouse.duckdb").exists():
-        return warehouse  # nothing to hide yet; the app says the warehouse is empty
-    pseudonyms = deidentify.Pseudonyms(deidentify.load_or_create_key(Path(key_file)))
     folder, lock = _view_cache()
+    view = folder / hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16] / "warehouse"
+    if not (source / "warehouse.duckdb").exists():
+        return str(view)
+    pseudonyms = deidentify.Pseudonyms(deidentify.load_or_create_key(Path(key_file)))
     with lock, st.spinner("Preparing the de-identified view..."):
-        return str(deidentify.sync_view(source, pseudonyms, folder / "warehouse"))
+        return str(deidentify.sync_view(source, pseudonyms, view))
 
 
 @st.cache_resource(show_spinner=False)
 def _view_cache() -> tuple[Path, threading.Lock]:
-    """One private folder per dashboard process for its de-identified copy, and a lock: sessions
-    are threads of one process, and two of them must not update the copy at once."""
-    return Path(tempfile.mkdtemp(prefix="glioma-rings-deidentified-")), threading.Lock()
+    """One private folder (0o700) per dashboard process for its de-identified copy, removed when
+    the process exits, and a lock: sessions are threads of one process, and two of them must not
+    update the copy at once."""
+    folder = Path(tempfile.mkdtemp(prefix="glioma-rings-deidentified-"))
+    guard.at_shutdown(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return folder, threading.Lock()

@@ -68,7 +68,10 @@ def multiselect(label: str, options: Sequence[str], key: str, default: Sequence[
     else:
         missing = [m for m in current if m not in options]
         if missing:
-            st.caption("Not evaluated for this task and split, so not shown: " + ", ".join(missing))
+            # The names may come from a crafted link (?models=...): st.text draws them as they are, where
+            # markdown would draw a link (and Streamlit links any URL, even one escaped for markdown).
+            st.text("Not evaluated for this task and split, so not shown: " + ", ".join(m[:80] for m in missing[:10])
+                    + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
             st.session_state[key] = [m for m in current if m in options]
     return st.multiselect(label, options, key=key)
 

@@ -219,3 +219,206 @@ def test_the_deidentified_app_hides_the_patient_viewer(tmp_path):
     assert "Patient viewer" not in pages and "Cohort overview" in pages
     views = [e for e in AuditLog(tmp_path / "dashboard-audit.log").entries() if e["event"] == "view"]
     assert views and views[0]["user"] == "anonymous" and views[0]["deidentified"] is True
+
+
+# Hostile input without a server: the rules the real-server tests (tests/browser/test_hostile_network.py) rely on.
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _failed(throttle, name: str, client: str | None = "198.51.100.1") -> None:
+    assert throttle.begin(name, client) is None
+    throttle.end(name, client, succeeded=False)
+
+
+def test_five_failures_lock_a_user_name_out_for_a_delay_that_doubles():
+    from dashboard.throttle import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(clock=clock)
+    for _ in range(5):
+        _failed(throttle, "alice")
+    refusal = throttle.begin("alice", "198.51.100.2")  # another client, the same name
+    assert (refusal.kind, refusal.reason, refusal.retry_after_s, refusal.first) == ("user name", "locked out", 30, True)
+    assert throttle.begin("alice", "198.51.100.2").first is False  # audited once per lockout
+    assert throttle.begin("bob", "198.51.100.2") is None  # other names are not locked
+    throttle.end("bob", "198.51.100.2", succeeded=True)
+    clock.now += 31
+    _failed(throttle, "alice")
+    assert throttle.begin("alice", None).retry_after_s == 60
+    clock.now += 61
+    assert throttle.begin("alice", None) is None
+    throttle.end("alice", None, succeeded=True)  # the right password clears the name's count
+    assert throttle.begin("alice", None) is None
+
+
+def test_simultaneous_attempts_use_up_the_free_attempts_before_any_outcome():
+    from dashboard.throttle import LoginThrottle
+
+    throttle = LoginThrottle(clock=_Clock())
+    let_through = [throttle.begin("alice", f"203.0.113.{i}") is None for i in range(50)]
+    assert sum(let_through) == 5
+
+
+def test_a_client_trying_many_names_is_locked_out_and_its_own_login_does_not_reset_it():
+    from dashboard.throttle import LoginThrottle
+
+    throttle = LoginThrottle(clock=_Clock())
+    for index in range(19):
+        _failed(throttle, f"guess{index}")
+    assert throttle.begin("mallory", "198.51.100.1") is None
+    throttle.end("mallory", "198.51.100.1", succeeded=True)  # the attacker's own account
+    _failed(throttle, "guess19")
+    assert throttle.refuse_client("198.51.100.1").kind == "client"
+    assert throttle.refuse_client("198.51.100.9") is None
+
+
+def test_no_more_password_checks_run_at_once_than_the_slots():
+    import threading
+    import time
+
+    from dashboard.throttle import HashSlots
+
+    slots, ran = HashSlots(2, wait_s=30), []
+
+    def check() -> None:
+        with slots.slot() as free:
+            ran.append(free)
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=check) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(ran) == 20 and all(ran) and slots.peak == 2
+
+
+def test_user_names_and_passwords_are_checked_for_size_before_any_hash(tmp_path, monkeypatch):
+    from dashboard import users as users_module
+    from dashboard.users import valid_name
+
+    users = UsersFile(tmp_path / "users")
+    users.set_password("alice", "correct horse")
+    hashed = []
+    monkeypatch.setattr(users_module.PasswordHasher, "hash", lambda self, p: hashed.append(p) or "x")
+    assert not users.verify("a" * 1_000_000, "correct horse")
+    assert not users.verify("alice", "x" * 1_000_000)
+    assert not users.verify("alice\n", "correct horse")
+    assert not hashed
+    assert valid_name("alice@lab.org") and not valid_name("a" * 129) and not valid_name("alice\n")
+    assert not valid_name("[x](http://evil.example)")
+    with pytest.raises(ValueError):
+        users.set_password("eve", "p" * 1025)
+
+
+def test_the_audit_log_is_created_0640_and_a_line_stays_short_whatever_it_is_given(tmp_path):
+    import json
+    import os
+    import stat
+
+    from dashboard.audit import MAX_LINE
+
+    log = tmp_path / "dashboard-audit.log"
+    previous = os.umask(0o022)
+    try:
+        AuditLog(log).record("refused", "a" * 1_000_000, reason="\x00" * 100_000, client="198.51.100.1")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
+    text = log.read_bytes()
+    assert text.count(b"\n") == 1 and len(text) <= MAX_LINE
+    entry = json.loads(text)
+    assert entry["user"].startswith("a" * 50) and entry["user"].endswith("more characters)")
+    log.chmod(0o644)  # a log left by an older version
+    AuditLog(log).record("view", "alice")
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
+
+
+def test_the_users_files_temporary_file_is_never_readable_by_others(tmp_path, monkeypatch):
+    import os
+    import pathlib
+    import stat
+
+    modes = []
+    write_text = pathlib.Path.write_text
+
+    def recording(self, *args, **kwargs):
+        modes.append(stat.S_IMODE(os.stat(self).st_mode))  # the temporary file, before the hashes go in
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", recording)
+    previous = os.umask(0o022)
+    try:
+        UsersFile(tmp_path / "users").set_password("alice", "correct horse")
+    finally:
+        os.umask(previous)
+    assert modes and all(mode & 0o007 == 0 for mode in modes)
+
+
+def test_the_names_served_are_the_loopback_names_on_loopback_and_the_configured_names_besides():
+    from dashboard.settings import allowed_hosts, host_allowed
+
+    local = allowed_hosts("127.0.0.1")
+    assert set(local) == {"127.0.0.1", "localhost", "::1"}
+    assert host_allowed("127.0.0.1:8501", local) and host_allowed("[::1]:8501", local)
+    assert host_allowed("LOCALHOST.:8501", local)
+    assert not host_allowed("rebind.attacker.example:8501", local) and not host_allowed(None, local)
+    assert not host_allowed("127.0.0.1@rebind.attacker.example", local)
+    proxied = allowed_hosts("127.0.0.1", ["dashboard.lab.org"])
+    assert host_allowed("dashboard.lab.org", proxied) and not host_allowed("lab.org", proxied)
+    assert "10.1.2.3" in allowed_hosts("10.1.2.3")
+
+
+def test_dev_refuses_a_public_dagster_ui_unless_the_risk_is_accepted(tmp_path, capsys):
+    import argparse
+
+    from cli.dev import check_dagster_host
+
+    assert cli_main(["dev", str(tmp_path / "cohort"), "--data-dir", str(tmp_path / "data"),
+                     "--dagster-host", "0.0.0.0"]) == 2
+    error = capsys.readouterr().err
+    assert "refusing to serve the Dagster UI on 0.0.0.0" in error and "--expose-dagster-ui" in error
+    assert not (tmp_path / "data").exists()  # refused before anything was set up
+    for _ in range(2):  # accepted: a warning at every start
+        check_dagster_host(argparse.Namespace(dagster_host="0.0.0.0", dagster_port=3000, expose_dagster_ui=True))
+        assert "WARNING: --expose-dagster-ui" in capsys.readouterr().err
+
+
+def test_an_existing_empty_users_file_counts_as_login_configured(tmp_path, monkeypatch, capsys):
+    _isolated(tmp_path, monkeypatch)
+    started = []
+    monkeypatch.setattr("subprocess.call", lambda command: started.append(command) or 0)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dashboard-users").write_text("", encoding="utf-8")
+    assert cli_main(["dashboard", "--warehouse", str(tmp_path / "data" / "warehouse"), "--host", "0.0.0.0"]) == 0
+    assert started and "holds no user: nobody can log in" in capsys.readouterr().err
+
+
+def test_the_deidentified_app_never_reads_the_real_warehouse_while_its_copy_is_missing(tmp_path):
+    source = _warehouse(tmp_path / "warehouse")
+    source.database.unlink()  # the partition files are there, the copy cannot be made yet
+    app = _app(source.root, "--no-auth", "--deidentified")
+    assert not app.exception
+    shown = " ".join(c.value for c in app.sidebar.caption)
+    assert str(source.root) not in shown and "glioma-rings-deidentified-" in shown
+    assert "No results yet" in [t.value for t in app.title]
+
+
+def test_the_server_is_started_with_the_served_names_and_trusting_no_proxy_unless_told(tmp_path):
+    from dashboard.settings import server_launch
+
+    (tmp_path / "dashboard.toml").write_text('[access]\nserver_names = ["dashboard.lab.org"]\n', encoding="utf-8")
+    app_args = ["--warehouse", str(tmp_path / "warehouse")]
+    argv, env = server_launch(["--server.address", "127.0.0.1", "--", *app_args])
+    hosts = {argv[i + 1] for i, flag in enumerate(argv) if flag == "--server.allowedHosts"}
+    assert hosts == {"127.0.0.1", "localhost", "::1", "dashboard.lab.org"}
+    assert argv[argv.index("--") + 1:] == app_args and env == {"FORWARDED_ALLOW_IPS": ""}
+    (tmp_path / "dashboard.toml").write_text('[access]\ntrusted_proxies = ["10.0.0.2"]\n', encoding="utf-8")
+    argv, env = server_launch(["--server.allowedHosts", "x.org", "--", *app_args])
+    assert argv.count("--server.allowedHosts") == 1 and env == {"FORWARDED_ALLOW_IPS": "10.0.0.2"}

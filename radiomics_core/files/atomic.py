@@ -24,12 +24,12 @@ def atomic_write(path: Path | str, write: Callable[[Path], object], *, temp_suff
 
     ``temp_suffix`` ends the temporary name: ``.partial`` keeps it out of globs such as
     ``*.parquet``; writers that choose a format by extension (SimpleITK) need the real suffix.
-    ``mode_mask`` removes bits from the umask's mode (0o660: never readable by others).
+    ``mode_mask`` removes bits from the umask's mode (0o660: never readable by others), already
+    when the temporary file is created, so its content is never readable with the bits masked off.
     On any failure the temporary file is removed and the exception propagates.
     """
     path = Path(path)
-    temp, mode = _create_beside(path, temp_suffix)
-    mode &= mode_mask
+    temp, mode = _create_beside(path, temp_suffix, _FILE_MODE & mode_mask)
     try:
         write(temp)
         # The writer may have replaced the file instead of truncating it; set the mode again.
@@ -61,15 +61,16 @@ def make_temp_dir(parent: Path | str, prefix: str = ".partial-") -> Path:
         return folder
 
 
-def _create_beside(path: Path, temp_suffix: str) -> tuple[Path, int]:
-    """Create an empty, uniquely named file next to ``path``; return it and the mode it was given."""
+def _create_beside(path: Path, temp_suffix: str, file_mode: int = _FILE_MODE) -> tuple[Path, int]:
+    """Create an empty, uniquely named file next to ``path`` asking for ``file_mode``; return it and
+    the mode it was given."""
     while True:
         temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{temp_suffix}")
         try:
             # O_EXCL: never reuse a name another writer holds. The kernel applies the umask (and a
             # default ACL) to _FILE_MODE exactly as for any new file, without touching os.umask,
             # which is process-wide and would race with other threads.
-            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
         except FileExistsError:
             continue
         try:

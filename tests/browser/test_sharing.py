@@ -117,8 +117,18 @@ def test_without_logging_in_no_page_shows_data_and_local_users_log_in(browser, w
     assert all("time" in e for e in AuditLog(tmp_path / "site" / "dashboard-audit.log").entries())
 
 
+def _provider_user(oidc_provider: str, email: str, **claims) -> None:
+    """What the provider will say about ``email`` (its own form only asks for the subject)."""
+    import httpx
+
+    httpx.put(f"{oidc_provider}/users/{email}", json={"email": email, **claims}, timeout=10).raise_for_status()
+
+
 def test_openid_connect_login_with_an_allow_list(browser, warehouse, patient_ids, oidc_provider, tmp_path):
     settings = _settings(tmp_path / "site", '[access]\nallow_domains = ["lab.example.org"]\n')
+    _provider_user(oidc_provider, "alice@lab.example.org", email_verified=True)
+    _provider_user(oidc_provider, "mallory@elsewhere.example.com", email_verified=True)
+    _provider_user(oidc_provider, "eve@lab.example.org")  # no email_verified claim: an address anyone could type
     port = free_port()
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(
@@ -155,9 +165,17 @@ def test_openid_connect_login_with_an_allow_list(browser, warehouse, patient_ids
         _assert_no_data(page, patient_ids)
         context.close()
 
-    events = [(e["event"], e["user"], e.get("method")) for e in AuditLog(tmp_path / "site" / "dashboard-audit.log").entries()]
-    assert ("allowed", "alice@lab.example.org", "oidc") in events
-    assert ("refused", "mallory@elsewhere.example.com", "oidc") in events
+        context, page = log_in_as("eve@lab.example.org")  # the right domain, but not verified
+        page.get_by_role("heading", name="Access refused").wait_for(timeout=30_000)
+        page.get_by_text("does not say this e-mail address is verified").wait_for(timeout=30_000)
+        _assert_no_data(page, patient_ids)
+        context.close()
+
+    events = [(e["event"], e["user"], e.get("method"), e.get("reason"))
+              for e in AuditLog(tmp_path / "site" / "dashboard-audit.log").entries()]
+    assert ("allowed", "alice@lab.example.org", "oidc", None) in events
+    assert ("refused", "mallory@elsewhere.example.com", "oidc", "not on the allow-list") in events
+    assert ("refused", "eve@lab.example.org", "oidc", "e-mail not verified") in events
 
 
 def test_the_deidentified_view_shows_no_original_patient_id(browser, warehouse, patient_ids, tmp_path):
