@@ -180,6 +180,12 @@ def poll(instance, tcia, cursor):
     return result, runs
 
 
+def _series_metadata(run) -> dict:
+    """The tcia_series materialization's metadata (the run also reports the warehouse tables it wrote)."""
+    [event] = [e for e in run.get_asset_materialization_events() if e.asset_key == dg.AssetKey("tcia_series")]
+    return event.materialization.metadata
+
+
 def failure_message(run) -> str:
     failures = [e for e in run.all_events if e.is_step_failure]
     data = failures[0].step_failure_data
@@ -250,8 +256,7 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
                         segmentation_dir=str(segs), retry_attempts=1)
     with dg.instance_for_test() as instance:
         first, runs = poll(instance, tcia, None)
-        case = {uid: run.get_asset_materialization_events()[0].materialization.metadata["case"].value
-                for uid, run in runs.items()}
+        case = {uid: _series_metadata(run)["case"].value for uid, run in runs.items()}
         assert case[UID] == f"{PATIENT}: not complete yet, no series for T1, T2, FLAIR"
         assert case[f"{ROOT}.3.104"].startswith(f"{PATIENT}: waiting for segmentation")
         # Waiting is a case issue of its own severity, not a failure.
@@ -267,7 +272,7 @@ def test_the_last_series_of_a_segmented_patient_lands_the_case(nbia, tmp_path):
         second, runs = poll(instance, tcia, first.cursor)
         [rerun] = runs.values()
         assert second.run_requests[0].run_key.startswith(f"tcia-seg-{PATIENT}-{PATIENT}.nii.gz-")
-        assert rerun.get_asset_materialization_events()[0].materialization.metadata["case"].value == \
+        assert _series_metadata(rerun)["case"].value == \
             f"{PATIENT}: landed (4 sequences)"
         third, runs = poll(instance, tcia, second.cursor)  # landed: nothing more to ask
         assert runs == {} and "no new series" in third.skip_reason.skip_message
