@@ -101,15 +101,16 @@ def load_settings(warehouse: Path, settings_file: Path | None = None, *, deident
     )
 
 
-def settings_from_command_line(argv: Sequence[str]) -> AccessSettings:
-    """The settings the dashboard's own flags name (what follows ``--`` on the ``streamlit run`` line)."""
+def settings_from_command_line(argv: Sequence[str], warehouse: Path | None = None) -> AccessSettings:
+    """The settings the dashboard's own flags name (what follows ``--`` on the ``streamlit run``
+    line); ``warehouse``, when given, in place of the flags' ``--warehouse``."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--warehouse", default="data/warehouse")
     parser.add_argument("--settings", default=None)
     parser.add_argument("--deidentified", action="store_true")
     parser.add_argument("--no-auth", action="store_true")
     args, _ = parser.parse_known_args(list(argv))
-    return load_settings(Path(args.warehouse), Path(args.settings) if args.settings else None,
+    return load_settings(warehouse or Path(args.warehouse), Path(args.settings) if args.settings else None,
                          deidentified=args.deidentified, no_auth=args.no_auth)
 
 

@@ -7,9 +7,9 @@ passes them): ``--settings FILE`` (default ``dashboard.toml`` beside the warehou
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ import streamlit as st
 from dashboard import deidentify, guard
 from dashboard.audit import AuditLog
 from dashboard.auth import Viewer, logout_button, require_viewer
-from dashboard.settings import AccessSettings, load_settings
+from dashboard.settings import AccessSettings, settings_from_command_line
 
 HIDDEN_WHEN_DEIDENTIFIED = frozenset({"Patient viewer"})  # MRI slices identify a patient by themselves
 _PAGE_KEY = "_glioma_rings_last_page"
@@ -50,19 +50,9 @@ class Access:
             st.session_state[_PAGE_KEY] = page
 
 
-def settings_from_arguments(warehouse: Path) -> AccessSettings:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--settings", default=None)
-    parser.add_argument("--deidentified", action="store_true")
-    parser.add_argument("--no-auth", action="store_true")
-    args, _ = parser.parse_known_args()
-    return load_settings(warehouse, Path(args.settings) if args.settings else None,
-                         deidentified=args.deidentified, no_auth=args.no_auth)
-
-
 def open_dashboard(warehouse: str) -> Access | None:
     """The viewer's access to ``warehouse``, or None when the login form or a refusal was drawn."""
-    settings = settings_from_arguments(Path(warehouse))
+    settings = settings_from_command_line(sys.argv[1:], Path(warehouse))
     audit = AuditLog(settings.audit_log)
     viewer = require_viewer(settings, audit)
     if viewer is None:
