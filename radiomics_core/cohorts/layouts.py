@@ -258,9 +258,7 @@ def _find_clinical_csv(root: Path, layout: str, config: CohortConfig) -> tuple[P
     if config.clinical_csv is not None:
         return Path(config.clinical_csv), columns
     for candidate in sorted(p for p in root.glob("*.csv") if p.name != MANIFEST):
-        with open(candidate, newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), [])
-        if columns["id"] in header:
+        if columns["id"] in _header(candidate):
             return candidate, columns
     return None, columns
 
