@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from radiomics_core.files.presets import is_file_source
 from radiomics_core.settings import SETTINGS_FILE, Settings, settings_path  # noqa: F401 - re-exported
 from warehouse.store import Warehouse
 
@@ -46,16 +47,28 @@ class PipelineResource(dg.ConfigurableResource):
     @property
     def settings(self) -> Settings:
         """These fields as validated settings (raises SettingsError naming the bad key)."""
-        return _validated(json.dumps({name: getattr(self, name) for name in type(self).model_fields}))
+        return _validated(json.dumps({name: getattr(self, name) for name in type(self).model_fields}),
+                          _file_versions([self.params, *self.task_files]))
 
     def warehouse(self) -> Warehouse:
         return _initialized(str(self.settings.warehouse_root))
 
 
+def _file_versions(sources: list[str]) -> tuple:
+    """(path, modification time) of each setting that names a file, so an edited parameter or
+    task file is read again by a long-lived process (the daemon, the code server)."""
+    versions = []
+    for source in sources:
+        path = Path(source)
+        if is_file_source(source) and path.is_file():
+            versions.append((source, path.stat().st_mtime_ns))
+    return tuple(versions)
+
+
 @functools.lru_cache(maxsize=32)
-def _validated(fields_json: str) -> Settings:
+def _validated(fields_json: str, file_versions: tuple) -> Settings:
     # Settings are immutable; validating (which reads the parameter and task files) once per
-    # distinct configuration keeps each asset's access free.
+    # distinct configuration and file version keeps each asset's access free.
     return Settings.from_dict(json.loads(fields_json), source="pipeline resource")
 
 

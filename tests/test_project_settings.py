@@ -78,3 +78,16 @@ def test_a_ring_owns_its_label_partition_key_and_warehouse_key():
     assert Ring.from_column("FLAIR__x") is None
     with pytest.raises(SettingsError):
         Ring.of(0)
+
+
+def test_an_edited_parameter_file_is_read_again_by_a_long_lived_process(tmp_path):
+    import os
+
+    params = tmp_path / "params.yaml"
+    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\n", encoding="utf-8")
+    resource = PipelineResource(cohort_dir=str(tmp_path), params=str(params))
+    before = resource.settings.feature_identity
+    params.write_text("imageType:\n  Original: {}\nsetting:\n  binWidth: 5\nfeatureClass:\n  firstorder:\n",
+                      encoding="utf-8")
+    os.utime(params, ns=(os.stat(params).st_atime_ns, os.stat(params).st_mtime_ns + 1_000_000_000))
+    assert resource.settings.feature_identity != before
