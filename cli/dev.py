@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except DagsterUIRefused as refusal:
         print(str(refusal), file=sys.stderr)
         return 2
-    from cli.launcher import default_dagster_home
+    from cli.instance import default_dagster_home
 
     default_dagster_home(args.data_dir)
     try:

@@ -12,7 +12,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from cli.launcher import default_dagster_home, open_instance, run_cohort
+    from cli.instance import default_dagster_home, open_instance
+    from cli.launcher import run_cohort
     from radiomics_core.tasks.config import TOO_FEW_CASES
 
     home = default_dagster_home(args.data_dir)

@@ -76,7 +76,7 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
                                  **tcia_case_folders(pipeline)),
         },
         # A run's steps follow each other in the run's own process; how many runs execute at
-        # once is the instance's run queue (max_concurrent_runs, written by default_dagster_home).
+        # once is the instance's run queue (max_concurrent_runs, written by cli.instance).
         executor=dg.in_process_executor,
     )
 
