@@ -3,8 +3,7 @@
 Settings come from the project settings file written by ``glioma-rings run``
 (``<data dir>/glioma-rings.yaml``; GLIOMA_RINGS_SETTINGS names another one, GLIOMA_RINGS_DATA
 another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
-GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
-two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
+GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
 GLIOMA_RINGS_TCIA_SEGMENTATIONS (defaults: the pipeline's cohort and its segmentations/ folder),
 GLIOMA_RINGS_TCIA_BASE_URL (another NBIA, such as a mirror or a test server) and
 GLIOMA_RINGS_TCIA_POLL_SECONDS (default 3600) configure the TCIA sensor and its downloads.
@@ -22,7 +21,7 @@ from orchestration.assets.modeling import feature_tables_asset, task_assets
 from orchestration.assets.tables import warehouse_table_specs
 from orchestration.assets.tcia import tcia_collection_release, tcia_series
 from orchestration.io_managers import FeatureTablesIOManager
-from orchestration.jobs import dask_jobs, patient_job, ring_job
+from orchestration.jobs import patient_job, ring_job
 from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
 from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_release_sensor, tcia_sensor
@@ -60,12 +59,10 @@ def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
-    scheduler = os.environ.get("GLIOMA_RINGS_DASK_SCHEDULER")
-    dask_on = dask_jobs(scheduler) if scheduler else []
     graph = assets(pipeline)
     return dg.Definitions(
         assets=[*graph, *warehouse_table_specs(graph), tcia_series, tcia_collection_release],
-        jobs=[patient_job, ring_job] + dask_on,
+        jobs=[patient_job, ring_job],
         sensors=[automation_sensor, new_cases_sensor, tcia_sensor, tcia_release_sensor],
         resources={
             "pipeline": pipeline,
