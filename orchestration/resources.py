@@ -35,6 +35,12 @@ class PipelineResource(dg.ConfigurableResource):
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: list[str] = list(_DEFAULTS["classifiers"].default)
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+    instance_postgres_url: str | None = None  # None: SQLite under DAGSTER_HOME
+    # Each per-patient Slurm job's request (orchestration/slurm.py).
+    slurm_cpus: int = 1
+    slurm_memory_mb: int = 4096
+    slurm_time_minutes: int = 60
+    slurm_partition: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineResource":
