@@ -62,8 +62,10 @@ def test_a_patients_extraction_runs_as_a_slurm_job_whose_id_is_in_the_materializ
     # Slurm's own record of that job: ours, finished.
     show = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True).stdout
     assert f"JobName=glioma-rings-{PATIENT}" in show and job_state(job_id).state == "COMPLETED"
-    # Reported from inside the job, through dagster_pipes.
+    # Reported from inside the job, through dagster_pipes: its metadata and its log lines.
     assert materialization.metadata["slurm_node"].value == slurm.node
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(m.startswith(f"{PATIENT}: Slurm job {job_id} on {slurm.node}") for m in messages)
     assert materialization.metadata["features"].value == len(local)
     on_slurm = queries.table(pipeline.warehouse().root, "features").sort_values(["ring_mm", "sequence", "feature"])
     assert on_slurm.reset_index(drop=True)[["ring_mm", "sequence", "feature", "value"]].equals(
@@ -105,3 +107,17 @@ def test_a_cancelled_job_fails_naming_its_id_and_state(slurm, tmp_path):
                                           tmp_path))
     canceller.join()
     assert cancelled and f"Slurm job {cancelled[0]} (sleeps) ended CANCELLED" in description
+
+
+def test_a_patient_whose_job_cannot_read_its_images_fails_alone_naming_job_and_file(slurm, extracted_locally):
+    pipeline, instance, _ = extracted_locally
+    missing = "UCSF-PDGM-0099"  # never normalized: no images, no rings
+    instance.add_dynamic_partitions(patients_partitions.name, [missing])
+    result = dg.materialize([slurm_features], instance=instance, partition_key=missing, raise_on_error=False,
+                            resources={"pipeline": pipeline, "slurm": PipesSlurmClient(poll_interval_s=0.5)})
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert f"(glioma-rings-{missing}) ended FAILED, exit code 1:0" in description
+    assert f"{missing}/ring_T.nii.gz" in description  # the job's own last word: the file it could not read
+    issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": missing})
+    assert issues.stage.tolist() == ["features"]
