@@ -98,8 +98,8 @@ class PipesSlurmClient(dg.PipesClient):
     def run(self, *, context: dg.AssetExecutionContext, command: Sequence[str], job_dir: Path,  # type: ignore[override]
             resources: SlurmJobResources = SlurmJobResources(), job_name: str = "glioma-rings",
             extras: Mapping | None = None) -> dg.PipesClientCompletedInvocation:
-        """Submit ``command`` and wait for its end. ``job_dir`` (on the shared filesystem) holds
-        the Pipes messages and the job's output ``slurm-<job id>.out``."""
+        """Submit ``command`` and wait for its end. ``job_dir`` (on the shared filesystem) is the
+        job's working directory and holds the Pipes messages and its output ``slurm-<job id>.out``."""
         job_dir = job_dir.resolve()
         job_dir.mkdir(parents=True, exist_ok=True)
         messages = dg.PipesFileMessageReader(str(job_dir / "pipes-messages.jsonl"), include_stdio_in_messages=True)
@@ -109,7 +109,7 @@ class PipesSlurmClient(dg.PipesClient):
             # variables travel that way, not on a command line.
             env = {**os.environ, **session.get_bootstrap_env_vars()}
             job_id = _slurm(["sbatch", "--parsable", "--export=ALL", f"--job-name={job_name}",
-                             f"--chdir={os.getcwd()}", f"--output={job_dir / 'slurm-%j.out'}",
+                             f"--chdir={job_dir}", f"--output={job_dir / 'slurm-%j.out'}",
                              *resources.sbatch_options(), "--wrap", subprocess.list2cmdline(list(command))],
                             env).strip().split(";")[0]
             context.log.info(f"Slurm job {job_id} submitted ({job_name}; {' '.join(resources.sbatch_options())})")
@@ -147,6 +147,11 @@ def run_on_slurm(context: dg.AssetExecutionContext, client: PipesSlurmClient, pi
     materialization, with the job id in the metadata (``slurm_job_id``). The job reads the run's
     own settings (saved in its job folder), so launchpad overrides reach it."""
     settings = pipeline.settings
+    # The job starts in its folder on a node whose working directory is not this one's: every
+    # folder it reads is given absolute (the shared filesystem has the same paths on every node).
+    settings = settings.updated(cohort_dir=str(Path(settings.cohort_dir).resolve()),
+                                data_dir=str(Path(settings.data_dir).resolve()),
+                                warehouse_dir=str(settings.warehouse_root.resolve()))
     job_dir = settings.work_dir("slurm", context.run.run_id, patient_id)
     settings_file = settings.save(job_dir / "settings.yaml")
     command = [sys.executable, "-m", "orchestration.slurm_entry", "--patient", patient_id,
