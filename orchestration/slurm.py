@@ -15,6 +15,7 @@ partition fails and a rerun submits it again. A run terminated from the UI cance
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -110,7 +111,7 @@ class PipesSlurmClient(dg.PipesClient):
             env = {**os.environ, **session.get_bootstrap_env_vars()}
             job_id = _slurm(["sbatch", "--parsable", "--export=ALL", f"--job-name={job_name}",
                              f"--chdir={job_dir}", f"--output={job_dir / 'slurm-%j.out'}",
-                             *resources.sbatch_options(), "--wrap", subprocess.list2cmdline(list(command))],
+                             *resources.sbatch_options(), "--wrap", shlex.join(command)],
                             env).strip().split(";")[0]
             context.log.info(f"Slurm job {job_id} submitted ({job_name}; {' '.join(resources.sbatch_options())})")
             try:

@@ -80,7 +80,7 @@ def postgres_server() -> Iterator[str]:
 
 # -- Slurm -----------------------------------------------------------------------------------------
 
-SLURM_BINARIES = ("slurmctld", "slurmd", "munged", "mungekey", "sbatch", "scontrol", "scancel")
+SLURM_BINARIES = ("slurmctld", "slurmd", "munged", "mungekey", "sbatch", "scontrol", "scancel", "sinfo", "squeue")
 
 
 def slurm_missing() -> list[str]:
