@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from radiomics_core.settings import Settings, settings_path
+from radiomics_core.settings import Settings, SettingsError, settings_path
 
 MANAGED = "# written by glioma-rings from the project settings (instance_postgres_url); edits are replaced"
 
@@ -68,10 +68,15 @@ def default_dagster_home(data_dir: str, settings: Settings | None = None) -> str
     with a ``dagster.yaml`` for ``settings`` (default: the data folder's settings file, if any)."""
     home = os.environ.get("DAGSTER_HOME") or os.path.abspath(os.path.join(data_dir, "dagster_home"))
     os.makedirs(home, exist_ok=True)
-    if settings is None and settings_path(data_dir).is_file():
-        settings = Settings.load(settings_path(data_dir))
-    write_instance_config(Path(home), settings.instance_postgres_url if settings else None)
     os.environ["DAGSTER_HOME"] = home
+    if settings is None and settings_path(data_dir).is_file():
+        try:
+            settings = Settings.load(settings_path(data_dir))
+        except SettingsError:
+            # The command reads the same file next and refuses it, naming the file and the key;
+            # until then the instance's configuration stays as it was.
+            return home
+    write_instance_config(Path(home), settings.instance_postgres_url if settings else None)
     return home
 
 
