@@ -121,3 +121,39 @@ def test_a_patient_whose_job_cannot_read_its_images_fails_alone_naming_job_and_f
     assert f"{missing}/ring_T.nii.gz" in description  # the job's own last word: the file it could not read
     issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": missing})
     assert issues.stage.tolist() == ["features"]
+
+
+STOPPED_RUN = """
+import sys
+from pathlib import Path
+import dagster as dg
+from orchestration.slurm import PipesSlurmClient, SlurmJobResources
+
+@dg.asset
+def stopped(context: dg.AssetExecutionContext, slurm: dg.ResourceParam[PipesSlurmClient]):
+    return slurm.run(context=context, command=[sys.executable, "-c", "import time; time.sleep(120)"],
+                     job_dir=Path(sys.argv[1]), resources=SlurmJobResources(memory_mb=500, time_minutes=5),
+                     job_name="stopped-run").get_materialize_result()
+
+dg.materialize([stopped], resources={"slurm": PipesSlurmClient(poll_interval_s=0.5)}, raise_on_error=False)
+"""
+
+
+def test_a_run_stopped_while_its_job_runs_cancels_the_job(slurm, tmp_path):
+    import signal
+
+    # The run in its own process, as a run worker is; Dagster turns the signal its termination
+    # sends into an interrupt inside the step.
+    run = subprocess.Popen([sys.executable, "-c", STOPPED_RUN, str(tmp_path)])
+    try:
+        deadline, job_id = time.monotonic() + 90, ""
+        while time.monotonic() < deadline and not (job_id and job_state(job_id).state == "RUNNING"):
+            job_id = _job_id("stopped-run")
+            time.sleep(0.2)
+        assert job_id, "the run submitted no job"
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert job_state(job_id).state == "CANCELLED"
