@@ -17,6 +17,7 @@ the same extraction, Pipes messages back). Last line:
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -74,6 +75,8 @@ def main() -> int:
                                     resources={"pipeline": pipeline, "slurm": client})
             on_slurm[patient_id] = time.perf_counter() - start
             assert result.success, patient_id
+    instance.dispose()
+    shutil.rmtree(root, ignore_errors=True)
     for patient_id in ids:
         print(f"{patient_id}: local {local[patient_id]:.2f} s, Slurm job {on_slurm[patient_id]:.2f} s", flush=True)
     ratios = [on_slurm[p] / local[p] for p in ids]
