@@ -9,7 +9,7 @@ DEMO_PATIENTS ?= 48
 export PYTHONUTF8 := 1
 export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
 
-.PHONY: setup lint demo demo-run test-deps test test-slow test-all bench browser-test clean
+.PHONY: setup lint demo demo-run services test-deps test test-slow test-all bench browser-test clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -38,8 +38,15 @@ lint: setup
 	$(UV) run dg check defs
 	$(UV) run dagster definitions validate -w workspace.yaml
 
+# The service tests start a real PostgreSQL server and a single-node Slurm (slurmctld, slurmd,
+# munged) themselves (tests/services.py): install Debian's packages when they are missing.
+services:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v slurmctld >/dev/null \
+	  && command -v slurmd >/dev/null && command -v munged >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql slurm-wlm munge)
+
 # What the tests need from Debian, installed when missing (the browser tests drive chromium).
-test-deps: setup
+test-deps: setup services
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # Every test but the end-to-end ones marked slow; `make test-slow` runs those (CI runs both:

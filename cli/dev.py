@@ -61,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from cli.instance import default_dagster_home
 
-    default_dagster_home(args.data_dir)
     try:
         pipeline = pipeline_settings(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The webserver and daemon read this dagster.yaml: SQLite, or the settings' PostgreSQL.
+    default_dagster_home(args.data_dir, pipeline.settings)
     try:
         commands = dev_processes(args, pipeline.warehouse().root)
     except DashboardRefused as refusal:

@@ -20,7 +20,7 @@ from orchestration.assets.imaging import normalized_images, raw_scans, ring_spec
 from orchestration.assets.modeling import feature_tables_asset, task_assets
 from orchestration.assets.tables import warehouse_table_specs
 from orchestration.assets.tcia import tcia_collection_release, tcia_series
-from orchestration.io_managers import FeatureTablesIOManager
+from orchestration.io_managers import FeatureTablesIOManager, JoblibIOManager
 from orchestration.jobs import patient_job
 from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
@@ -67,6 +67,9 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
         resources={
             "pipeline": pipeline,
             "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),
+            "models_io": JoblibIOManager(folder=str(Path(pipeline.data_dir, "work", "models"))),
+            # Any other value an asset returns: in the data folder too, never in DAGSTER_HOME.
+            "io_manager": dg.FilesystemIOManager(base_dir=str(Path(pipeline.data_dir, "work", "storage"))),
             "tcia": TciaResource(collection=os.environ.get("GLIOMA_RINGS_TCIA_COLLECTION", "TCGA-GBM"),
                                  base_url=os.environ.get("GLIOMA_RINGS_TCIA_BASE_URL", TciaResource().base_url),
                                  landing_dir=os.path.join(pipeline.data_dir, "landing", "tcia"),

@@ -38,6 +38,12 @@ class PipelineResource(dg.ConfigurableResource):
     extraction_slots: int = 2  # pool limits (orchestration/pools.py), applied to the instance by the CLI
     model_fit_slots: int = 1
     download_slots: int = 2
+    instance_postgres_url: str | None = None  # None: SQLite under DAGSTER_HOME
+    # Each per-patient Slurm job's request (orchestration/slurm.py).
+    slurm_cpus: int = 1
+    slurm_memory_mb: int = 4096
+    slurm_time_minutes: int = 60
+    slurm_partition: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineResource":

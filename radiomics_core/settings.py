@@ -141,6 +141,15 @@ class Settings:
     extraction_slots: int = 2  # a patient's rings and PyRadiomics: one core and up to ~3 GiB each
     model_fit_slots: int = 1  # a task's cross-validated selection and classifiers
     download_slots: int = 2  # TCIA series downloads (NBIA asks for few parallel clients)
+    # The Dagster instance's storage (runs, events, schedules) on PostgreSQL, e.g.
+    # "postgresql://dagster@db-host:5432/dagster" (a password belongs in ~/.pgpass or PGPASSWORD,
+    # not in this file); None: SQLite under DAGSTER_HOME, for one machine.
+    instance_postgres_url: str | None = None
+    # What each per-patient Slurm job asks for (sbatch --cpus-per-task, --mem, --time, --partition).
+    slurm_cpus: int = 1
+    slurm_memory_mb: int = 4096
+    slurm_time_minutes: int = 60
+    slurm_partition: str | None = None  # None: the cluster's default partition
     source: str = field(default="settings", compare=False)  # where they came from, for messages
 
     def __post_init__(self) -> None:
@@ -182,6 +191,14 @@ class Settings:
         for name in ("extraction_slots", "model_fit_slots", "download_slots"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise SettingsError(f"{where}: {name} must be a whole number of at least 1")
+        url = self.instance_postgres_url
+        if url is not None and not str(url).startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
+            raise SettingsError(f"{where}: instance_postgres_url {url!r} is not a postgresql:// URL "
+                                "(or null: the SQLite instance under DAGSTER_HOME)")
+        for name in ("slurm_cpus", "slurm_memory_mb", "slurm_time_minutes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise SettingsError(f"{where}: {name} must be a positive whole number, not {value!r}")
         for path in self.task_files:
             if self.task_file(path).name not in TASK_PRESETS:  # the name is the partition and the selection recipe
                 raise SettingsError(f"{path}: a task file replaces a preset, so its name is one of {', '.join(TASK_PRESETS)}")

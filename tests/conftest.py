@@ -29,3 +29,32 @@ def pipeline_run(tmp_path_factory):
     summary = run_cohort(pipeline, instance, workers=1)
     yield pipeline, instance, summary
     instance.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (tests/services.py) for the session: the URL of an empty database."""
+    from tests.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real single-node Slurm (tests/services.py) for the session; its SLURM_CONF is exported
+    so Slurm's client commands (sbatch, scontrol, scancel) reach it."""
+    import os
+
+    from tests.services import slurm_cluster
+
+    with slurm_cluster() as cluster:
+        before = os.environ.get("SLURM_CONF")
+        os.environ.update(cluster.env)
+        try:
+            yield cluster
+        finally:
+            if before is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = before

@@ -196,3 +196,14 @@ def test_no_stored_ring_voxel_lies_outside_the_brain_and_the_rings_are_the_noteb
             stored = sitk.GetArrayFromImage(read_image(settings.work_dir("rings", patient) / ring.mask_file)).astype(bool)
             assert stored.any() and not np.any(stored & ~brain), (patient, ring.label)
             assert np.array_equal(stored, sitk.GetArrayFromImage(notebook[ring.mm]).astype(bool)), (patient, ring.label)
+
+
+def test_fitted_models_are_a_joblib_file_in_the_data_folder_named_in_their_materialization(pipeline_run):
+    import joblib
+
+    pipeline, instance, _ = pipeline_run
+    [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("fitted_models"), asset_partitions=["grade"]), limit=1).records
+    path = record.asset_materialization.metadata["path"].value
+    assert path == str(pipeline.settings.work_dir("models", "fitted_models", "grade.joblib"))
+    assert {m.model for m in joblib.load(path)} >= {"VOI_T", "VOI_P", "Combined", "Clinical", "Clinical-Omics"}

@@ -99,7 +99,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
-              automation_condition=AFTER_SPLIT, pool=pools.MODEL_FITS,
+              automation_condition=AFTER_SPLIT, pool=pools.MODEL_FITS, io_manager_key="models_io",
               metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
     def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
                       feature_tables: dict[str, pd.DataFrame]) -> list:
