@@ -19,6 +19,7 @@ import dagster as dg
 
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
 from orchestration.assets.modeling import feature_tables_asset, task_assets
+from orchestration.assets.robustness import robustness_assets
 from orchestration.assets.tables import warehouse_table_specs
 from orchestration.assets.tcia import tcia_collection_release, tcia_series
 from orchestration.io_managers import FeatureTablesIOManager
@@ -55,8 +56,9 @@ def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.settings.rings)
+    robustness = robustness_assets if pipeline.settings.robustness else []
     return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings),
-            *task_assets(task_partitions(pipeline.tasks))]
+            *task_assets(task_partitions(pipeline.tasks), after=[a.key for a in robustness[-1:]]), *robustness]
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:

@@ -35,6 +35,7 @@ class PipelineResource(dg.ConfigurableResource):
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: list[str] = list(_DEFAULTS["classifiers"].default)
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+    robustness: bool = False  # perturbed features and their ICC (feature_robustness); ~6 extractions a patient
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineResource":

@@ -137,6 +137,9 @@ class Settings:
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: tuple[str, ...] = ("logistic", "svm", "random_forest")
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+    # The robustness assets: every patient's VOI_T perturbed (radiomics_core.robustness), its
+    # features re-extracted per perturbation (about 6 extractions a patient), ICC per feature.
+    robustness: bool = False
     source: str = field(default="settings", compare=False)  # where they came from, for messages
 
     def __post_init__(self) -> None:

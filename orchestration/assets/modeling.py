@@ -1,6 +1,8 @@
 """Per-ring feature tables, then per-task splits, fitted models and evaluation reports."""
 
 
+from typing import Sequence
+
 import dagster as dg
 import pandas as pd
 
@@ -15,6 +17,7 @@ from radiomics_core.tasks.selection import select_cases
 from radiomics_core.evaluation.metrics import evaluate, selected_features_table
 from radiomics_core.modeling.figures import figure_tables
 from radiomics_core.modeling.fitting import fit_task_models
+from radiomics_core.robustness.icc import keep_robust
 from radiomics_core.tasks.config import TooFewCases, assign_splits, classifiers_lacking_cases
 from radiomics_core.settings import Ring
 from warehouse import queries
@@ -54,8 +57,9 @@ def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
     return clinical[clinical.patient_id.isin(usable)]
 
 
-def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """``splits``, ``fitted_models`` and ``evaluation_reports`` over the settings' tasks."""
+def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
+    """``splits``, ``fitted_models`` and ``evaluation_reports`` over the settings' tasks; the models
+    also wait for ``after`` (``feature_robustness`` when on: a task's ``min_icc`` reads it)."""
 
     @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb"},
               deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
@@ -93,7 +97,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
                                               "counts": str(counts.to_dict()), "excluded": str(excluded.to_dict()),
                                               "clinical_rows_edited": ", ".join(sorted(edited)) or "none"})
 
-    @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
+    @dg.asset(partitions_def=tasks, group_name="models", deps=[splits, *after], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
               automation_condition=AFTER_SPLIT,
               metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
@@ -107,6 +111,14 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         matrices = {Ring.from_key(ring).mm: table for ring, table in feature_tables.items() if len(table)}
         if 0.0 not in matrices:
             raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
+        if task.min_icc is not None:
+            try:
+                matrices = keep_robust(matrices, queries.feature_robustness(
+                    warehouse.root, pipeline.settings.feature_identity), task.min_icc)
+            except ValueError as error:
+                raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
+            context.log.info(f"{task.name}: ICC >= {task.min_icc:g}: " + ", ".join(
+                f"{Ring(r).label} {m.shape[1]}" for r, m in matrices.items()) + " features kept")
         try:
             models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
         except TooFewCases as reason:

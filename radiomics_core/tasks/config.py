@@ -64,6 +64,9 @@ class TaskConfig:
     # The BraTS 2021 MGMT challenge sets ("Training", "Validation") an exam must be in, ignoring case.
     brats21_mgmt_cohort: tuple[str, ...] = ()
     balance_seed: int | None = None  # set: the larger class is subsampled to the smaller's size
+    # Set: features whose ICC(2,1) under contour perturbation (table feature_robustness) is below
+    # it are dropped before any selection step; None: every feature (the thesis).
+    min_icc: float | None = None
     # Where the rules came from: a shipped preset's name ("grade-who2021") or a task file's path.
     # Not a rule: two tasks with the same rules are equal wherever they were read from.
     preset: str = field(default="", compare=False)
@@ -82,7 +85,7 @@ def is_follow_up(patient_id: str) -> bool:
     return bool(_FOLLOW_UP.search(str(patient_id)))
 
 
-_TASK_KEYS = {"name", "description", "label", "include", "balance", "split"}
+_TASK_KEYS = {"name", "description", "label", "include", "balance", "split", "min_icc"}
 _INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "brats21_mgmt_cohort",
                  "exclude_biopsy_prior_to_imaging", "min_age", "diagnosis", "idh"}
 _PRESETS_PACKAGE = "radiomics_core.tasks.presets"
@@ -134,6 +137,10 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
         raise ValueError(f"{where}: split.rounding must be one of {', '.join(ROUNDINGS)}")
     if include.get("idh") not in (None, "wildtype", "mutant"):
         raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
+    min_icc = content.get("min_icc")
+    if min_icc is not None and (isinstance(min_icc, bool) or not isinstance(min_icc, (int, float))
+                                or not 0 <= min_icc <= 1):
+        raise ValueError(f"{where}: min_icc must be a number from 0 to 1 (e.g. 0.75), or null")
     cohorts = include.get("brats21_mgmt_cohort") or ()
     cohorts = (cohorts,) if isinstance(cohorts, str) else cohorts
     if not isinstance(cohorts, (list, tuple)) or not all(isinstance(c, str) and c.strip() for c in cohorts):
@@ -156,6 +163,7 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
         one_exam_per_subject=bool(include.get("one_exam_per_subject", True)),
         brats21_mgmt_cohort=tuple(c.strip() for c in cohorts),
         balance_seed=None if balance is None else int(balance.get("seed", 0)),
+        min_icc=None if min_icc is None else float(min_icc),
         preset=preset,
     )
 
