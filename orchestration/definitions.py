@@ -56,9 +56,10 @@ def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.settings.rings)
-    robustness = robustness_assets if pipeline.settings.robustness else []
+    robustness = robustness_assets(pipeline.settings)
+    icc = [a.key for a in robustness if a.key.to_user_string() == "feature_robustness"]
     return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings),
-            *task_assets(task_partitions(pipeline.tasks), after=[a.key for a in robustness[-1:]]), *robustness]
+            *task_assets(task_partitions(pipeline.tasks), after=icc), *robustness]
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:

@@ -36,6 +36,7 @@ class PipelineResource(dg.ConfigurableResource):
     classifiers: list[str] = list(_DEFAULTS["classifiers"].default)
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
     robustness: bool = False  # perturbed features and their ICC (feature_robustness); ~6 extractions a patient
+    rater_manifest: str | None = None  # CSV patient_id, rater, seg: inter-rater Dice and feature CV
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineResource":

@@ -182,3 +182,62 @@ def test_the_robustness_assets_write_an_icc_for_every_ring_and_feature(tmp_path)
     per_ring = table.groupby("ring_mm").feature.nunique()
     assert per_ring.nunique() == 1 and per_ring.iloc[0] > 50
     assert (table.n_patients == 3).all() and table.icc.notna().mean() > 0.9
+
+
+def test_dice_is_twice_the_overlap_over_the_sizes():
+    from radiomics_core.robustness.raters import dice
+
+    a = np.zeros((4, 4, 4), bool)
+    b = np.zeros((4, 4, 4), bool)
+    a[:2], b[1:3] = True, True
+    assert dice(a, b) == pytest.approx(2 * 16 / 64) and dice(a, a) == 1.0
+    assert dice(a, np.zeros_like(a)) == 0.0
+
+
+def test_each_rater_gets_its_own_rings_and_identical_segmentations_agree_perfectly():
+    from radiomics_core.robustness.raters import dice_table, feature_cv, rater_features, rater_vois
+
+    labels = _image(_sphere(8).astype(np.uint8) * 2)
+    shifted = _image(np.roll(_sphere(8), 2, axis=2).astype(np.uint8))
+    vois = rater_vois({"a": labels, "a_again": labels, "b": shifted}, labels, None, [1.0, 3.0])
+    table = dice_table(vois).set_index(["ring_mm", "rater_a", "rater_b"]).dice
+    assert (table.xs(("a", "a_again"), level=["rater_a", "rater_b"]) == 1.0).all()
+    shift = table.xs(("a", "b"), level=["rater_a", "rater_b"])
+    assert list(shift.index) == [0.0, 1.0, 3.0] and shift[1.0] < shift[0.0] < 1.0  # a thin ring agrees least
+    images, _ = _phantom(0)
+    cv = feature_cv(rater_features(images, vois, FIRSTORDER))
+    assert set(cv.ring_mm) == {0.0, 1.0, 3.0} and (cv.n_raters == 3).all() and (cv.cv.dropna() >= 0).all()
+
+
+def test_a_rater_manifest_without_a_column_or_with_a_missing_file_names_the_problem(tmp_path):
+    from radiomics_core.robustness.raters import read_rater_manifest
+
+    (tmp_path / "a.csv").write_text("patient_id,seg\nP1,x.nii.gz\n")
+    with pytest.raises(ValueError, match=r"a.csv: rater manifest lacks the columns \['rater'\]"):
+        read_rater_manifest(tmp_path / "a.csv")
+    (tmp_path / "b.csv").write_text("patient_id,rater,seg\nP1,isen,missing.nii.gz\n")
+    with pytest.raises(ValueError, match="b.csv, line 2: patient P1, rater isen: no file"):
+        read_rater_manifest(tmp_path / "b.csv")
+
+
+@pytest.mark.slow
+def test_the_shared_tcga_lgg_cases_get_dice_and_cv_for_every_ring(tcga_raters_run):
+    from tests.builders import TCGA_RATERS
+    from warehouse import queries
+
+    pipeline, results = tcga_raters_run
+    assert all(result.success for result in results.values()) and len(results) == 2
+    root = pipeline.warehouse().root
+    dice = queries.table(root, "rater_dice")
+    cv = queries.table(root, "rater_feature_cv")
+    pairs = len(TCGA_RATERS) * (len(TCGA_RATERS) - 1) // 2
+    for table in (dice, cv):
+        assert set(table.patient_id) == set(results)
+        assert set(table.ring_mm) == {0.0, 1.0, 3.0}
+    assert (dice.groupby(["patient_id", "ring_mm"]).size() == pairs).all()
+    assert dice.dice.between(0, 1).all()
+    # The two fusions of these cases are the same file; the algorithms agree far better on VOI_T
+    # than on its 1 mm ring, which the edema outline alone defines.
+    median = dice.groupby("ring_mm").dice.median()
+    assert median[0.0] > 0.9 and median[1.0] < median[0.0] - 0.15
+    assert set(cv.sequence) == {"T1c", "FLAIR"} and (cv.n_raters == len(TCGA_RATERS)).all()

@@ -75,3 +75,9 @@ def robustness_rows(table: pd.DataFrame, identity: str) -> pd.DataFrame:
     """``feature_robustness`` rows from ``robustness_table``, under the features' identity."""
     rows = table.assign(feature_identity=identity)
     return rows[[name for name, _ in TABLES["feature_robustness"]]]
+
+
+def rater_rows(table: str, patient_id: str, frame: pd.DataFrame, identity: str | None = None) -> pd.DataFrame:
+    """``rater_dice`` or ``rater_feature_cv`` rows of one patient from radiomics_core.robustness.raters."""
+    rows = frame.assign(patient_id=patient_id, **({"feature_identity": identity} if identity else {}))
+    return rows[[name for name, _ in TABLES[table]]]

@@ -147,4 +147,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("icc_low", "DOUBLE"), ("icc_high", "DOUBLE"), ("icc_consistency", "DOUBLE"), ("n_patients", "INTEGER"),
         ("n_perturbations", "INTEGER"), ("feature_identity", "VARCHAR"),
     ),
+    # Several segmentations of one case (settings ``rater_manifest``): Dice of VOI_T and every
+    # ring between each pair, and each feature's coefficient of variation across them.
+    "rater_dice": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("rater_a", "VARCHAR"), ("rater_b", "VARCHAR"),
+        ("dice", "DOUBLE"), ("voxels_a", "BIGINT"), ("voxels_b", "BIGINT"),
+    ),
+    "rater_feature_cv": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"), ("feature", "VARCHAR"),
+        ("mean", "DOUBLE"), ("sd", "DOUBLE"), ("cv", "DOUBLE"), ("n_raters", "INTEGER"),
+        ("feature_identity", "VARCHAR"),
+    ),
 }

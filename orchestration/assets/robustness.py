@@ -1,4 +1,5 @@
-"""Ring-feature robustness under contour perturbation (on when the settings say ``robustness``).
+"""Ring-feature robustness under contour perturbation (on when the settings say ``robustness``)
+and agreement between several segmentations of a case (on when they name a ``rater_manifest``).
 
 ``perturbed_features`` (per patient) redraws VOI_T in seeded ways, rebuilds every ring from each
 outline and extracts their features in one pass over the patient's normalized images;
@@ -17,6 +18,7 @@ from orchestration.resources import PipelineResource
 from radiomics_core.files.images import read_image
 from radiomics_core.robustness.icc import GOOD_ICC, ICC_FORM, robustness_table
 from radiomics_core.robustness.perturbations import DEFAULT_PERTURBATIONS, perturbed_case_features
+from radiomics_core.robustness.raters import dice_table, feature_cv, rater_features, rater_vois, read_rater_manifest
 from radiomics_core.settings import Ring
 from warehouse import queries, records
 
@@ -65,4 +67,43 @@ def feature_robustness(context: dg.AssetExecutionContext, pipeline: PipelineReso
     })
 
 
-robustness_assets = [perturbed_features, feature_robustness]
+@dg.asset(partitions_def=patients_partitions, deps=[dg.AssetKey("normalized_images")], group_name="robustness",
+          kinds={"duckdb"}, automation_condition=ON_UPDATE,
+          metadata={"warehouse_tables": "rater_dice, rater_feature_cv"})
+def rater_agreement(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    """For a patient with several segmentations in the settings' rater manifest: the Dice of VOI_T
+    and every ring between each pair, and each feature's coefficient of variation across them."""
+    patient_id = context.partition_key
+    settings = pipeline.settings
+    warehouse = pipeline.warehouse()
+    segmentations = read_rater_manifest(settings.rater_manifest).get(patient_id, [])
+    if len(segmentations) < 2:
+        for table in ("rater_dice", "rater_feature_cv"):
+            warehouse.delete_partition(table, patient_id)
+        context.log.info(f"{patient_id}: fewer than two segmentations in {settings.rater_manifest}")
+        return dg.MaterializeResult(metadata={"raters": len(segmentations)})
+    paths = case_paths(pipeline, patient_id)
+    with recorded(warehouse, patient_id, "raters"):
+        grid = read_image(paths["labels"])
+        brain = read_image(paths["brain"]) if settings.brain_clip and paths["brain"].exists() else None
+        vois = rater_vois({s.rater: read_image(s.path) for s in segmentations}, grid, brain, settings.rings_mm)
+        images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in settings.sequences}
+        dice = dice_table(vois)
+        cv = feature_cv(rater_features(images, vois, settings.extraction_params))
+        warehouse.write_partition("rater_dice", patient_id, records.rater_rows("rater_dice", patient_id, dice))
+        warehouse.write_partition("rater_feature_cv", patient_id, records.rater_rows(
+            "rater_feature_cv", patient_id, cv, settings.feature_identity))
+    tables_written(context)
+    return dg.MaterializeResult(metadata={
+        "raters": ", ".join(s.rater for s in segmentations),
+        "median_dice": dg.MetadataValue.json({Ring(r).label: round(float(g.dice.median()), 3)
+                                              for r, g in dice.groupby("ring_mm")}),
+        "median_cv": dg.MetadataValue.json({Ring(r).label: round(float(g.cv.median()), 3)
+                                            for r, g in cv.groupby("ring_mm")}),
+    })
+
+
+def robustness_assets(settings) -> list[dg.AssetsDefinition]:
+    """The assets these settings turn on: perturbation robustness, inter-rater agreement."""
+    return ([perturbed_features, feature_robustness] if settings.robustness else []) + (
+        [rater_agreement] if settings.rater_manifest else [])
