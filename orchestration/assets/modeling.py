@@ -17,8 +17,9 @@ from radiomics_core.tasks.selection import select_cases
 from radiomics_core.evaluation.metrics import evaluate, selected_features_table
 from radiomics_core.modeling.figures import figure_tables
 from radiomics_core.modeling.fitting import fit_task_models
+from radiomics_core.modeling.harmonization import harmonize_matrices
 from radiomics_core.robustness.icc import keep_robust
-from radiomics_core.tasks.config import TooFewCases, assign_splits, classifiers_lacking_cases
+from radiomics_core.tasks.config import TooFewCases, assign_splits_with_external, classifiers_lacking_cases
 from radiomics_core.settings import Ring
 from warehouse import queries
 
@@ -86,7 +87,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
         warehouse.write_partition("selection_flow", task.name, selection.flow)
         labels = selection.labels
         existing = queries.table(warehouse.root, "splits", {"task": task.name})
-        split = assign_splits(labels, task, existing.set_index("patient_id")["split"] if len(existing) else None)
+        split = assign_splits_with_external(labels, task, queries.table(warehouse.root, "patients"),
+                                            existing.set_index("patient_id")["split"] if len(existing) else None)
         rows = pd.DataFrame({"task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values})
         warehouse.write_partition("splits", task.name, rows)
         counts = rows.groupby(["split", "label"]).size()
@@ -119,6 +121,13 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
                 raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
             context.log.info(f"{task.name}: ICC >= {task.min_icc:g}: " + ", ".join(
                 f"{Ring(r).label} {m.shape[1]}" for r, m in matrices.items()) + " features kept")
+        if task.harmonize:
+            sites = queries.table(warehouse.root, "patients").set_index("patient_id")[task.harmonize]
+            labelled = {r: m.loc[m.index.intersection(split_rows.index)] for r, m in matrices.items()}
+            try:
+                matrices = harmonize_matrices(labelled, sites, split_rows.index[split_rows.split == "train"])
+            except ValueError as error:
+                raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
         try:
             models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
         except TooFewCases as reason:
