@@ -148,3 +148,34 @@ def test_a_site_without_training_rows_is_refused_by_name():
     unseen.iloc[-5:] = "C"
     with pytest.raises(ValueError, match=r"sites \['C'\] have no training rows"):
         combat.transform(features, unseen)
+
+
+@pytest.mark.slow
+def test_external_results_reach_the_warehouse_the_dashboard_and_the_report(tmp_path):
+    from reporting.report import write_report
+    from tests.test_dashboard import run_app
+    from warehouse.store import Warehouse
+
+    features, labels, sites, patients = _cohorts()
+    splits = _splits(labels, patients)
+    matrices = harmonize_matrices({0.0: features, 1.0: features.add_suffix("_ring")}, sites,
+                                  splits.index[splits == "train"])
+    warehouse = Warehouse(tmp_path / "warehouse").initialize()
+    warehouse.write_partition("patients", "all", patients.assign(source_id=patients.patient_id, folder="-",
+                                                                 usable=True, updated_at=pd.Timestamp("2026-01-01")))
+    warehouse.write_partition("splits", "grade", pd.DataFrame({"task": "grade", "patient_id": labels.index,
+                                                               "label": labels.values, "split": splits.values}))
+    models = fit_task_models(_task(), labels, splits, matrices, _clinical(labels.index))
+    for table, frame in evaluate("grade", models, labels, splits).items():
+        warehouse.write_partition(table, "grade", frame)
+    from warehouse import queries
+    stored = queries.table(warehouse.root, "model_metrics", {"split": EXTERNAL})
+    assert len(stored) and stored.auc_low.notna().all()
+    report = write_report(warehouse.root, "grade", tmp_path / "report" / "grade.html")
+    text = report.read_text()
+    assert "ROC curves (external)" in text and "external" in text
+    assert (tmp_path / "report" / "grade_roc_external.svg").exists()
+    for page in ("ROC curves", "Model comparison", "Findings"):
+        app = run_app(warehouse.root, {"page": page, "task": "grade", "split": EXTERNAL})
+        assert not app.exception, [e.value for e in app.exception]
+        assert app.sidebar.selectbox(key="split").value == EXTERNAL
