@@ -132,9 +132,15 @@ def perturbed_case_features(images: dict[str, sitk.Image], voi_t: sitk.Image, br
     """Long rows (perturbation, ring_mm, sequence, feature, value) of every VOI under every
     perturbation: one extraction pass, so each filtered image is computed once."""
     vois = perturbed_vois(voi_t, brain, rings_mm, perturbations, patient_id)
-    # extract_case_features keys VOIs by one float; key each (perturbation, ring) by its position.
-    names = list(vois)
-    result = extract_case_features(images, {float(i): vois[name] for i, name in enumerate(names)}, params)
-    rows = [(*names[int(r.ring_mm)], r.sequence, r.feature, r.value) for r in result.rows]
-    frame = pd.DataFrame(rows, columns=["perturbation", "ring_mm", "sequence", "feature", "value"])
-    return frame[PERTURBED_COLUMNS]
+    return extract_named_vois(images, vois, params, "perturbation")[PERTURBED_COLUMNS]
+
+
+def extract_named_vois(images: dict[str, sitk.Image], vois: dict[tuple[str, float], sitk.Image],
+                       params: ExtractionParams, name: str) -> pd.DataFrame:
+    """Long rows (``name``, ring_mm, sequence, feature, value) of VOIs keyed (name, ring mm), in one
+    ``extract_case_features`` pass (each filtered image computed once)."""
+    keys = list(vois)
+    # extract_case_features keys VOIs by one float; key each (name, ring) by its position.
+    result = extract_case_features(images, {float(i): vois[key] for i, key in enumerate(keys)}, params)
+    rows = [(*keys[int(r.ring_mm)], r.sequence, r.feature, r.value) for r in result.rows]
+    return pd.DataFrame(rows, columns=[name, "ring_mm", "sequence", "feature", "value"])

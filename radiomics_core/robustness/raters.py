@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from radiomics_core.features.extraction import ExtractionParams, extract_case_features
+from radiomics_core.features.extraction import ExtractionParams
 from radiomics_core.imaging.preprocessing import resample_labels
 from radiomics_core.imaging.rings import brain_clipped_distance_mm, ring_from_distance
+from radiomics_core.robustness.perturbations import extract_named_vois
 
 CV_MIN_MEAN = 1e-3
 
@@ -99,11 +100,7 @@ def dice_table(vois: dict[tuple[str, float], sitk.Image]) -> pd.DataFrame:
 def rater_features(images: dict[str, sitk.Image], vois: dict[tuple[str, float], sitk.Image],
                    params: ExtractionParams) -> pd.DataFrame:
     """Long rows (rater, ring_mm, sequence, feature, value) of every rater's VOIs, in one pass."""
-    names = list(vois)
-    # extract_case_features keys VOIs by one float; key each (rater, ring) by its position.
-    result = extract_case_features(images, {float(i): vois[name] for i, name in enumerate(names)}, params)
-    rows = [(*names[int(r.ring_mm)], r.sequence, r.feature, r.value) for r in result.rows]
-    return pd.DataFrame(rows, columns=["rater", "ring_mm", "sequence", "feature", "value"])
+    return extract_named_vois(images, vois, params, "rater")
 
 
 def feature_cv(long: pd.DataFrame) -> pd.DataFrame:
