@@ -241,3 +241,21 @@ def test_the_shared_tcga_lgg_cases_get_dice_and_cv_for_every_ring(tcga_raters_ru
     median = dice.groupby("ring_mm").dice.median()
     assert median[0.0] > 0.9 and median[1.0] < median[0.0] - 0.15
     assert set(cv.sequence) == {"T1c", "FLAIR"} and (cv.n_raters == len(TCGA_RATERS)).all()
+
+
+def test_the_robustness_page_draws_the_icc_share_and_distribution_per_voi(phantom_rows, tmp_path):
+    from tests.test_dashboard import run_app
+    from warehouse import records
+    from warehouse.store import Warehouse
+
+    warehouse = Warehouse(tmp_path / "warehouse").initialize()
+    warehouse.write_partition("patients", "all", pd.DataFrame({
+        "patient_id": ["P0"], "source_id": ["P0"], "layout": ["ucsf-pdgm"], "folder": ["-"], "usable": [True],
+        "updated_at": [pd.Timestamp("2026-01-01")]}))
+    table = robustness_table(phantom_rows, [p.name for p in DEFAULT_PERTURBATIONS])
+    warehouse.write_partition("feature_robustness", "all", records.robustness_rows(table, "x"))
+    app = run_app(warehouse.root, {"page": "Robustness"})
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("8 patients x 6 outlines" in c.value for c in app.caption)
+    assert len(app.get("vega_lite_chart")) == 2  # the share and the distribution
+    assert any("rater_manifest" in i.value for i in app.info)  # no inter-rater tables in this warehouse
