@@ -259,3 +259,21 @@ def test_the_robustness_page_draws_the_icc_share_and_distribution_per_voi(phanto
     assert any("8 patients x 6 outlines" in c.value for c in app.caption)
     assert len(app.get("vega_lite_chart")) == 2  # the share and the distribution
     assert any("rater_manifest" in i.value for i in app.info)  # no inter-rater tables in this warehouse
+
+
+def test_the_robustness_assets_join_the_graph_only_when_the_settings_turn_them_on(tmp_path):
+    from orchestration.definitions import assets
+    from orchestration.resources import PipelineResource
+
+    raters = tmp_path / "raters.csv"
+    raters.write_text("patient_id,rater,seg\n")
+    base = {"cohort_dir": str(tmp_path), "data_dir": str(tmp_path / "data"), "params": "demo"}
+
+    def graph(**changes):
+        return {a.key.to_user_string(): a for a in assets(PipelineResource(**base, **changes))}
+
+    assert not {"perturbed_features", "feature_robustness", "rater_agreement"} & set(graph())
+    on = graph(robustness=True, rater_manifest=str(raters))
+    assert {"perturbed_features", "feature_robustness", "rater_agreement"} <= set(on)
+    # A task's min_icc reads feature_robustness: the models wait for it.
+    assert dg.AssetKey("feature_robustness") in on["fitted_models"].asset_deps[dg.AssetKey("fitted_models")]
