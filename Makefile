@@ -9,7 +9,7 @@ DEMO_PATIENTS ?= 48
 export PYTHONUTF8 := 1
 export DAGSTER_HOME ?= $(abspath $(DATA)/dagster_home)
 
-.PHONY: setup lint demo demo-run test test-fast bench browser-test clean
+.PHONY: setup lint demo demo-run test-deps test test-slow test-all bench browser-test clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -38,13 +38,19 @@ lint: setup
 	$(UV) run dg check defs
 	$(UV) run dagster definitions validate -w workspace.yaml
 
-# The browser tests are part of the suite: install Debian's chromium when it is missing.
-test: setup lint
+# What the tests need from Debian, installed when missing (the browser tests drive chromium).
+test-deps: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(UV) run pytest -q
 
-test-fast: setup
+# Every test but the end-to-end ones marked slow; `make test-slow` runs those (CI runs both:
+# .ci/run), `make test-all` both in turn.
+test: test-deps lint
 	$(UV) run pytest -q -m "not slow"
+
+test-slow: test-deps
+	$(UV) run pytest -q -m slow
+
+test-all: test test-slow
 
 clean:
 	rm -rf $(DATA) tests/artifacts

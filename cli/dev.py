@@ -94,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         return 0 if signals else max(p.returncode or 0 for p in processes if p.returncode is not None)
     finally:
-        _stop_groups(processes, signals)
+        stop_groups(processes, signals)
 
 
-def _stop_groups(processes: list[subprocess.Popen], signals: list[int], grace_s: float = 15.0) -> None:
+def stop_groups(processes: list[subprocess.Popen], signals: list[int], grace_s: float = 15.0) -> None:
     """SIGTERM each child's process group; SIGKILL the groups once the children have exited, after
     ``grace_s``, or as soon as dev has been signalled a third time. ``signals`` grows as they arrive."""
-    _signal_groups(processes, signal.SIGTERM)
+    signal_groups(processes, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     # The signal that started the stop may come twice (directly and forwarded by uv); a third is
     # someone who will not wait.
@@ -109,7 +109,7 @@ def _stop_groups(processes: list[subprocess.Popen], signals: list[int], grace_s:
         time.sleep(0.1)
         impatient = len(signals) >= 3
     # Even when the children have exited: what they started may still be in their groups.
-    _signal_groups(processes, signal.SIGKILL)
+    signal_groups(processes, signal.SIGKILL)
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
@@ -119,7 +119,7 @@ def _stop_groups(processes: list[subprocess.Popen], signals: list[int], grace_s:
                   file=sys.stderr)
 
 
-def _signal_groups(processes: list[subprocess.Popen], signum: int) -> None:
+def signal_groups(processes: list[subprocess.Popen], signum: int) -> None:
     for process in processes:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)

@@ -26,10 +26,21 @@ def open_instance() -> dg.DagsterInstance:
 INSTANCE_CONFIG = """\
 telemetry:
   enabled: false
-# Runs launched from the UI, sensors and automation wait in this queue; two at a time on 2 cores.
+# Runs launched from the UI, sensors, automation and `glioma-rings run` wait in this queue; two
+# at a time on 2 cores. Steps in the named pools (extraction, model_fits, tcia_downloads) are
+# limited across runs by the settings' *_slots, set on the instance by `run` and `dev`; any
+# other pool gets default_limit.
 concurrency:
   runs:
     max_concurrent_runs: 2
+  pools:
+    default_limit: 2
+# A run whose process is killed (SIGKILL, a lost node) is marked failed and its pool slots are
+# freed, so it cannot hold them forever.
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
 """
 
 
@@ -43,3 +54,14 @@ def default_dagster_home(data_dir: str) -> str:
             handle.write(INSTANCE_CONFIG)
     os.environ["DAGSTER_HOME"] = home
     return home
+
+
+def apply_pool_limits(instance: dg.DagsterInstance, settings) -> dict[str, int]:
+    """Set the settings' pool limits (orchestration/pools.py) on the instance; returns them."""
+    from orchestration import pools
+
+    wanted = pools.limits(settings)
+    for pool, limit in wanted.items():
+        # What `dagster instance concurrency set POOL LIMIT` does.
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    return wanted

@@ -1,11 +1,10 @@
-"""``glioma-rings run``: materialize the whole asset graph for a cohort through Dagster.
+"""The graph in this process, for notebooks and tests (``glioma-rings run --in-process``).
 
-The runner has no ordering of its own. It reads the stages off the asset graph (consecutive
-assets in Dagster's topological order that share a partitioning), and splits each stage into
-runs the way a backfill launched from the UI would: by the assets' backfill policies (a patient's
-ring keys in one run, every ring's table in one run). Stages over the patient dimension run per
-patient, two patients at a time in worker processes on the persistent instance (DAGSTER_HOME),
-so the runs, their logs and lineage show in the UI; then the cohort-wide stages run once.
+``glioma-rings run`` itself launches a backfill that the daemon executes (``cli/backfill.py``).
+This path executes the same assets with ``execute_in_process`` on the given instance: the
+stages are read off the asset graph (consecutive assets in Dagster's topological order that
+share a partitioning), each patient's stages in turn, then the cohort-wide stages once. A stage
+whose assets have a single-run backfill policy is one run, any other one run per partition.
 Resuming skips a patient whose normalized images and features are stored with the current
 settings (every sequence, every ring); ``force`` recomputes.
 """
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from orchestration.assets.imaging import voi_extraction
 from orchestration.assets.tcia import tcia_series_partitions
 from orchestration.definitions import build_definitions
 from orchestration.partitions import patient_ring_key, patients_partitions
@@ -35,6 +35,7 @@ class PartitionOutcome:
     partition: str
     success: bool
     error: str = ""
+    run_id: str = ""
 
 
 @dataclass
@@ -86,13 +87,11 @@ def graph_stages(defs: dg.Definitions) -> list[Stage]:
 
 
 def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
-    """The runs a backfill of ``keys`` would launch under the stage's backfill policy: tags each."""
-    policy = stage.backfill_policy or dg.BackfillPolicy.multi_run(1)
-    size = len(keys) if policy.max_partitions_per_run is None else policy.max_partitions_per_run
-    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-    if size == 1:
-        return [{"partition_key": chunk[0]} for chunk in chunks]
-    return [{"tags": {RANGE_START: chunk[0], RANGE_END: chunk[-1]}} for chunk in chunks]
+    """The runs of ``keys``: one for a single-run stage (a partition range), else one per key."""
+    policy = stage.backfill_policy
+    if policy is not None and policy.max_partitions_per_run is None and len(keys) > 1:
+        return [{"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}}]
+    return [{"partition_key": key} for key in keys]
 
 
 def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.DagsterInstance) -> PartitionOutcome:
@@ -106,13 +105,13 @@ def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.Dagster
     error = ""
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = _failure_line(failures[0].step_failure_data) if failures else "run failed"
+        error = failure_line(failures[0].step_failure_data) if failures else "run failed"
     tags = run.get("tags") or {}
     partition = run.get("partition_key") or f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}"
-    return PartitionOutcome(stage.name, partition, result.success, error)
+    return PartitionOutcome(stage.name, partition, result.success, error, run_id=result.run_id)
 
 
-def _failure_line(failure) -> str:
+def failure_line(failure) -> str:
     """A step failure in one line: a ``dg.Failure``'s description, else the innermost error (the
     user code's exception, not Dagster's wrapper around it)."""
     if failure.user_failure_data is not None and failure.user_failure_data.description:
@@ -151,6 +150,21 @@ def _stored_sequences(pipeline: PipelineResource) -> dict[tuple[str, float], set
     return queries.extracted_sequences(pipeline.warehouse().root, pipeline.settings.feature_identity)
 
 
+def patients_to_compute(pipeline: PipelineResource, patients: list[str], force: bool) -> tuple[list[str], list[str]]:
+    """(patients whose scans are read and normalized again, then extracted; patients whose
+    normalized images are current and only their extraction is stale). The others are current."""
+    if force:
+        return list(patients), []
+    stored = _stored_sequences(pipeline)
+    full, features_only = [], []
+    for patient_id in patients:
+        if not _normalized_current(pipeline, patient_id):
+            full.append(patient_id)
+        elif not _features_current(pipeline, patient_id, stored):
+            features_only.append(patient_id)
+    return full, features_only
+
+
 def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.DagsterInstance | None = None,
                 force: bool = True, stored: dict[tuple[str, float], set[str]] | None = None) -> list[PartitionOutcome]:
     """The patient's stages in graph order; later stages are skipped if one fails.
@@ -170,7 +184,9 @@ def run_patient(pipeline: PipelineResource, patient_id: str, instance: dg.Dagste
     outcomes: list[PartitionOutcome] = []
     for stage in (s for s in graph_stages(defs) if s.per_patient):
         if normalized and stage.partitions_def == patients_partitions:
-            continue
+            # The scans are current: only their extraction is stale.
+            stage = Stage(tuple(k for k in stage.assets if k == voi_extraction.key), stage.partitions_def,
+                          stage.backfill_policy)
         for run in stage_runs(stage, _stage_keys(stage, patient_id)):
             outcomes.append(_execute(defs, stage, run, instance))
             if not outcomes[-1].success:

@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the saved settings, else logistic,svm,random_forest)")
     chosen.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
                         help="fit only this one (the same as --classifiers NAME)")
-    run_parser.add_argument("--workers", type=int, default=2, help="patients processed in parallel (default 2)")
+    run_parser.add_argument("--in-process", action="store_true",
+                            help="execute in this process instead of through the daemon (notebooks, debugging): "
+                                 "no run queue, no pools")
+    run_parser.add_argument("--workers", type=int, default=2,
+                            help="with --in-process: patients processed in parallel (default 2); otherwise the "
+                                 "run queue of DAGSTER_HOME/dagster.yaml decides")
     run_parser.add_argument("--force", action="store_true",
                      help="recompute partitions already materialized (default: resume, skipping them)")
     run_parser.set_defaults(func=run.run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from cli.project import pipeline_settings
 
@@ -12,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from cli.instance import default_dagster_home, open_instance
+    from cli.instance import apply_pool_limits, default_dagster_home, open_instance
     from cli.launcher import run_cohort
     from radiomics_core.tasks.config import TOO_FEW_CASES
 
@@ -31,10 +32,14 @@ def run(args: argparse.Namespace) -> int:
                   f"params {pipeline.params}; tasks {', '.join(pipeline.tasks)}; "
                   f"classifiers {', '.join(pipeline.classifiers)}")
     instance = open_instance()
+    apply_pool_limits(instance, pipeline.settings)
     with Progress(console=console) as progress:
-        bar = progress.add_task("patients", total=len(patients))
-        summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
-                             on_patient=lambda _: progress.advance(bar))
+        if args.in_process:
+            bar = progress.add_task("patients", total=len(patients))
+            summary = run_cohort(pipeline, instance, workers=args.workers, force=args.force,
+                                 on_patient=lambda _: progress.advance(bar))
+        else:
+            summary = _through_the_daemon(pipeline, instance, patients, settings, args, progress, console)
     # A task without enough cases is reported as its reason alone: the imaging work stands.
     skipped = [o for o in summary.failed if TOO_FEW_CASES in o.error]
     failed = [o for o in summary.failed if o not in skipped]
@@ -66,3 +71,34 @@ def _classifiers_not_fitted(instance, summary) -> list[str]:
         if value is not None and value.value != "none":
             reasons += str(value.value).splitlines()
     return reasons
+
+
+def _through_the_daemon(pipeline, instance, patients, settings, args, progress, console):
+    """The cohort as one backfill, executed by the instance's daemon (started here if none runs)."""
+    from cli import backfill
+    from cli.dev import stop_groups
+
+    from orchestration.partitions import patients_partitions
+
+    known = set(instance.get_dynamic_partitions(patients_partitions.name))
+    instance.add_dynamic_partitions(patients_partitions.name, [p for p in patients if p not in known])
+    request = backfill.cohort_request(pipeline, patients, args.force)
+    env = backfill.daemon_env(pipeline, settings)
+    daemon = None
+    if backfill.daemon_alive(instance):
+        console.print("the daemon already running on this instance (glioma-rings dev?) executes the backfill")
+    else:
+        log = Path(pipeline.data_dir) / "logs" / "daemon.log"
+        console.print(f"no daemon runs on this instance: started one until the backfill ends (log {log})")
+        daemon = backfill.start_daemon(env, log)
+    try:
+        backfill_id = backfill.launch_backfill(request, env)
+        console.print(f"backfill {backfill_id}: {len(request.patients)} patients to extract "
+                      f"({len(patients) - len(request.patients)} current), then the cohort-wide assets; "
+                      "follow it in the Dagster UI under Runs > Backfills")
+        bar = progress.add_task("patients", total=len(request.patients))
+        return backfill.wait_for_backfill(instance, backfill_id, request.patients,
+                                          on_patient=lambda _: progress.advance(bar))
+    finally:
+        if daemon is not None:
+            stop_groups([daemon], [])

@@ -20,13 +20,13 @@ from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differ
 # images or features of an empty VOI_T would be wrong, not merely worse.
 GEOMETRY = dg.AssetCheckSpec("geometry_consistent", asset="normalized_images", blocking=True,
                              description="Every normalized sequence and mask on the labels' grid (headers read back from disk).")
-VOI_T_NON_EMPTY = dg.AssetCheckSpec("voi_t_non_empty", asset="ring_masks", blocking=True,
+VOI_T_NON_EMPTY = dg.AssetCheckSpec("voi_t_non_empty", asset="voi_extraction", blocking=True,
                                     description="VOI_T has at least one voxel for every patient of the run.")
-RINGS_INCREASE = dg.AssetCheckSpec("ring_volumes_increase", asset="ring_masks",
+RINGS_INCREASE = dg.AssetCheckSpec("ring_volumes_increase", asset="voi_extraction",
                                    description="Nested rings: a wider ring never has fewer voxels.")
-FINITE = dg.AssetCheckSpec("finite_features", asset="ring_features",
+FINITE = dg.AssetCheckSpec("finite_features", asset="voi_extraction",
                            description="At most 1% of a patient's feature values are NaN or infinite.")
-COUNT = dg.AssetCheckSpec("feature_count", asset="ring_features",
+COUNT = dg.AssetCheckSpec("feature_count", asset="voi_extraction",
                           description="Each VOI and sequence has as many features as the parameters imply.")
 
 

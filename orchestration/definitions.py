@@ -3,8 +3,7 @@
 Settings come from the project settings file written by ``glioma-rings run``
 (``<data dir>/glioma-rings.yaml``; GLIOMA_RINGS_SETTINGS names another one, GLIOMA_RINGS_DATA
 another data dir). Without one: GLIOMA_RINGS_COHORT, GLIOMA_RINGS_DATA, GLIOMA_RINGS_PARAMS and
-GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_DASK_SCHEDULER, when set, adds the
-two partitioned jobs on that Dask cluster. GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
+GLIOMA_RINGS_LAYOUT (defaults: the demo cohort). GLIOMA_RINGS_TCIA_COLLECTION, GLIOMA_RINGS_TCIA_COHORT,
 GLIOMA_RINGS_TCIA_SEGMENTATIONS (defaults: the pipeline's cohort and its segmentations/ folder),
 GLIOMA_RINGS_TCIA_BASE_URL (another NBIA, such as a mirror or a test server) and
 GLIOMA_RINGS_TCIA_POLL_SECONDS (default 3600) configure the TCIA sensor and its downloads.
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.assets.imaging import normalized_images, raw_scans, ring_assets
+from orchestration.assets.imaging import normalized_images, raw_scans, ring_specs, voi_extraction
 from orchestration.assets.modeling import feature_tables_asset, task_assets
 from orchestration.assets.robustness import robustness_assets
 from orchestration.assets.tables import warehouse_table_specs
 from orchestration.assets.tcia import tcia_collection_release, tcia_series
 from orchestration.io_managers import FeatureTablesIOManager
-from orchestration.jobs import dask_jobs, patient_job, ring_job
+from orchestration.jobs import patient_job
 from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
 from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_release_sensor, tcia_sensor
@@ -53,22 +52,20 @@ def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
     return {"cohort_dir": cohort, "segmentation_dir": segmentations if cohort else ""}
 
 
-def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition]:
+def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition | dg.AssetSpec]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.settings.rings)
     robustness = robustness_assets(pipeline.settings)
     icc = [a.key for a in robustness if a.key.to_user_string() == "feature_robustness"]
-    return [raw_scans, normalized_images, *ring_assets(rings), feature_tables_asset(rings),
+    return [raw_scans, normalized_images, voi_extraction, *ring_specs(rings), feature_tables_asset(rings),
             *task_assets(task_partitions(pipeline.tasks), after=icc), *robustness]
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
-    scheduler = os.environ.get("GLIOMA_RINGS_DASK_SCHEDULER")
-    dask_on = dask_jobs(scheduler) if scheduler else []
     graph = assets(pipeline)
     return dg.Definitions(
         assets=[*graph, *warehouse_table_specs(graph), tcia_series, tcia_collection_release],
-        jobs=[patient_job, ring_job] + dask_on,
+        jobs=[patient_job],
         sensors=[automation_sensor, new_cases_sensor, tcia_sensor, tcia_release_sensor],
         resources={
             "pipeline": pipeline,

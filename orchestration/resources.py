@@ -35,6 +35,9 @@ class PipelineResource(dg.ConfigurableResource):
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: list[str] = list(_DEFAULTS["classifiers"].default)
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+    extraction_slots: int = 2  # pool limits (orchestration/pools.py), applied to the instance by the CLI
+    model_fit_slots: int = 1
+    download_slots: int = 2
     robustness: bool = False  # perturbed features and their ICC (feature_robustness); ~6 extractions a patient
     rater_manifest: str | None = None  # CSV patient_id, rater, seg: inter-rater Dice and feature CV
 

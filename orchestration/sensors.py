@@ -19,11 +19,11 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Materializes what the assets' automation conditions request (new cases, refits).")
 
 
-PATIENT_ASSETS = [dg.AssetKey("raw_scans"), dg.AssetKey("normalized_images")]
+PATIENT_ASSETS = [dg.AssetKey("raw_scans"), dg.AssetKey("normalized_images"), dg.AssetKey("voi_extraction")]
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           asset_selection=["raw_scans", "normalized_images", "splits"])
+           asset_selection=["raw_scans", "normalized_images", "voi_extraction", "splits"])
 def new_cases_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource) -> dg.SensorResult:
     """Cases in the cohort folder that are not yet partitions become partitions, and their patient
     assets one run each; the automation sensor then requests the rings and the refits. Clinical

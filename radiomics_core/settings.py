@@ -137,6 +137,10 @@ class Settings:
     # On the selected features, side by side: "logistic" (the thesis' radscore), "svm", "random_forest".
     classifiers: tuple[str, ...] = ("logistic", "svm", "random_forest")
     max_voxels: int = 400_000_000  # per volume; larger ones fail validation instead of exhausting memory
+    # How many steps of each kind may run at once across all runs (Dagster pools; defaults for 2 cores).
+    extraction_slots: int = 2  # a patient's rings and PyRadiomics: one core and up to ~3 GiB each
+    model_fit_slots: int = 1  # a task's cross-validated selection and classifiers
+    download_slots: int = 2  # TCIA series downloads (NBIA asks for few parallel clients)
     # The robustness assets: every patient's VOI_T perturbed (radiomics_core.robustness), its
     # features re-extracted per perturbation (about 6 extractions a patient), ICC per feature.
     robustness: bool = False
@@ -181,6 +185,9 @@ class Settings:
             raise SettingsError(f"{where}: spacing_mm must be positive (or null: keep the scans' grid)")
         if int(self.max_voxels) <= 0:
             raise SettingsError(f"{where}: max_voxels must be positive")
+        for name in ("extraction_slots", "model_fit_slots", "download_slots"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise SettingsError(f"{where}: {name} must be a whole number of at least 1")
         for path in self.task_files:
             if self.task_file(path).name not in TASK_PRESETS:  # the name is the partition and the selection recipe
                 raise SettingsError(f"{path}: a task file replaces a preset, so its name is one of {', '.join(TASK_PRESETS)}")

@@ -227,31 +227,31 @@ def stubborn_child():
 
 
 def test_a_third_signal_while_stopping_kills_the_children_at_once_and_says_so(stubborn_child, capsys):
-    from cli.dev import _stop_groups
+    from cli.dev import stop_groups
 
     started = time.monotonic()
-    _stop_groups([stubborn_child], signals=[signal.SIGTERM] * 3, grace_s=60)
+    stop_groups([stubborn_child], signals=[signal.SIGTERM] * 3, grace_s=60)
     assert time.monotonic() - started < 10
     assert stubborn_child.returncode == -signal.SIGKILL and not _group(stubborn_child)
     assert "SIGKILL" in capsys.readouterr().err
 
 
 def test_a_child_that_ignores_sigterm_is_killed_with_its_group_after_the_grace(stubborn_child, capsys):
-    from cli.dev import _stop_groups
+    from cli.dev import stop_groups
 
-    _stop_groups([stubborn_child], signals=[signal.SIGTERM, signal.SIGTERM], grace_s=1)
+    stop_groups([stubborn_child], signals=[signal.SIGTERM, signal.SIGTERM], grace_s=1)
     assert stubborn_child.returncode == -signal.SIGKILL and not _group(stubborn_child)
     assert capsys.readouterr().err == ""  # a duplicate signal is expected, not an escalation
 
 
 def test_what_a_child_leaves_in_its_group_is_killed_even_after_the_child_has_exited():
-    from cli.dev import _stop_groups
+    from cli.dev import stop_groups
 
     child = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & exit 0"], start_new_session=True)
     child.wait(timeout=10)
     _wait(lambda: _group(child), 10, "the orphaned grandchild")  # still in the child's group
     try:
-        _stop_groups([child], signals=[], grace_s=1)
+        stop_groups([child], signals=[], grace_s=1)
         _wait(lambda: not _group(child), 5, "the orphaned grandchild to be killed")
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -25,7 +25,7 @@ def mgmt_run(tmp_path_factory):
     try:
         status = main(["run", str(root / "cohort"), "--data-dir", str(root / "data"), "--task", "mgmt",
                        "--sequences", "T1c", "--rings", ",".join(f"{r:g}" for r in CLOSE + WIDE),
-                       "--params", "demo", "--classifier", "logistic", "--workers", "2"])
+                       "--params", "demo", "--classifier", "logistic", "--workers", "2", "--in-process"])
     finally:
         mp.undo()
     return status, truth, root / "data" / "warehouse"

@@ -80,12 +80,12 @@ def test_asset_checks_pass_on_good_partitions(pipeline_run):
     _, instance, _ = pipeline_run
     for check in ("geometry_consistent", "voi_t_non_empty", "ring_volumes_increase", "finite_features"):
         key = dg.AssetCheckKey(dg.AssetKey("normalized_images" if check == "geometry_consistent" else
-                                           "ring_features" if check == "finite_features" else "ring_masks"), check)
+                                           "voi_extraction"), check)
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
         assert record is not None and record.status.value == "SUCCEEDED", check
 
 
-def test_the_sensor_adds_a_new_case_which_then_takes_two_runs(pipeline_run, tmp_path):
+def test_the_sensor_adds_a_new_case_which_then_takes_one_run(pipeline_run, tmp_path):
     pipeline, instance, _ = pipeline_run
     write_ucsf_case(pipeline.settings.cohort().root, "UCSF-PDGM-0011", seed=11)
     runs_before = len(instance.get_runs())
@@ -97,17 +97,17 @@ def test_the_sensor_adds_a_new_case_which_then_takes_two_runs(pipeline_run, tmp_
     outcomes = run_patient(pipeline, "UCSF-PDGM-0011", instance)
     assert all(o.success for o in outcomes)
     new_runs = instance.get_runs()[: len(instance.get_runs()) - runs_before]
-    assert len(new_runs) == 2  # the patient's assets, then all of its rings in one run
-    assert new_runs[0].tags["dagster/asset_partition_range_start"] == "UCSF-PDGM-0011|T"
+    assert len(new_runs) == 1  # the patient's assets, every ring extracted in the same run
+    assert new_runs[0].tags["dagster/partition"] == "UCSF-PDGM-0011"
     again = new_cases_sensor(dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}))
     assert not again.dynamic_partitions_requests
 
 
 def test_definitions_load_with_the_settings_rings_as_the_ring_dimension():
     defs = build_definitions(PipelineResource(cohort_dir="data/demo-cohort", rings_mm=[2.0, 1.0]))
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"patient_job", "ring_job"}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"patient_job"}
     assert defs.resolve_sensor_def("automation") is not None
-    ring_masks = defs.resolve_assets_def("ring_masks")
+    ring_masks = defs.resolve_asset_graph().get(dg.AssetKey("ring_masks"))
     assert ring_masks.partitions_def.get_partitions_def_for_dimension("ring").get_partition_keys() == ["T", "1", "2"]
 
 

@@ -24,7 +24,7 @@ def project(tmp_path, monkeypatch):
     data = tmp_path / "data"
 
     def run(*options: str) -> int:
-        return main(["run", str(cohort), "--data-dir", str(data), "--workers", "1", "--task", "grade", *options])
+        return main(["run", str(cohort), "--data-dir", str(data), "--workers", "1", "--in-process", "--task", "grade", *options])
 
     return run, data
 

@@ -89,7 +89,7 @@ def _run_on_cohort(n: int, tmp_path, monkeypatch, capsys) -> tuple[int, str, str
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     cohort = write_ucsf_cohort(tmp_path / "cohort", n=n)
     status = main(["run", str(cohort), "--data-dir", str(tmp_path / "data"), "--params", "demo", "--rings", "1",
-                   "--workers", "1"])
+                   "--workers", "1", "--in-process"])
     out = capsys.readouterr()
     return status, out.out, out.err
 

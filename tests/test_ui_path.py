@@ -84,7 +84,7 @@ def dev(tmp_path_factory, nbia):
         env.pop(name, None)
     cli = [sys.executable, "-m", "cli"]
     subprocess.run([*cli, "run", str(cohort), "--data-dir", str(data), "--params", "demo", "--rings", "1",
-                    "--task", "grade", "--workers", "2"], env=env, check=True, capture_output=True, timeout=600)
+                    "--task", "grade", "--workers", "2", "--in-process"], env=env, check=True, capture_output=True, timeout=600)
     ports = {"dagster": _free_port(), "dashboard": _free_port()}
     log = open(root / "dev.log", "w", encoding="utf-8")
     # The dashboard on every interface (--no-auth accepts the risk); the Dagster UI must stay on loopback.

@@ -1,15 +1,16 @@
 """Per-patient assets (raw scans, normalized images) and the patient x ring grid (ring masks,
 ring features).
 
-A patient's rings all come from one distance map and one set of filtered images, so one run
-serves all of a patient's ring partitions: the ring assets' backfill policy puts a patient's
-ring keys in one run, and ``ring_features`` extracts every VOI of the patient in one pass
-(each filtered image computed once per patient and sequence).
+A patient's rings all come from one distance map and one set of filtered images, so the work is
+per patient: ``voi_extraction`` cuts every ring and extracts every VOI of the patient in one
+pass, in one run whatever the backfill or automation tick (Dagster groups a multi-partition
+backfill along the dimension with fewer keys: 9 patients x 8 rings would give runs of eight
+patients and one ring). The patient x ring grid (``ring_masks``, ``ring_features``) stays in
+the lineage graph as views that each extraction run reports, not as work of its own.
 """
 
 
 import json
-from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,11 +19,11 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from orchestration import checks
+from orchestration import checks, pools
 from orchestration.beta import beta_api
 from orchestration.automation import ON_UPDATE
 from orchestration.assets.tables import tables_written
-from orchestration.partitions import RingPartitions, patient_and_ring, patients_partitions
+from orchestration.partitions import RingPartitions, patient_ring_key, patients_partitions
 from orchestration.resources import PipelineResource
 from radiomics_core.cohorts.layouts import Cohort
 from radiomics_core.features.extraction import extract_case_features
@@ -32,7 +33,7 @@ from radiomics_core.imaging.preprocessing import preprocess_case
 from radiomics_core.imaging.rings import brain_clipped_distance_mm, mask_volume, ring_from_distance, voi_t_mask
 from radiomics_core.settings import Ring
 from radiomics_core.cohorts.validation import validate_case
-from warehouse import records
+from warehouse import queries, records
 from warehouse.store import Warehouse
 
 with beta_api():
@@ -74,22 +75,11 @@ def ring_path(pipeline: PipelineResource, patient_id: str, ring: Ring) -> Path:
     return pipeline.settings.work_dir("rings", patient_id) / ring.mask_file
 
 
-def rings_by_patient(context: dg.AssetExecutionContext) -> dict[str, list[Ring]]:
-    """The run's patient x ring keys grouped by patient (a run normally holds one patient)."""
-    grouped: dict[str, list[Ring]] = defaultdict(list)
-    for key in context.partition_keys:
-        patient, ring = patient_and_ring(key)
-        grouped[patient].append(ring)
-    return dict(grouped)
-
-
 def clinical_edits(pipeline: PipelineResource, cohort: Cohort | None = None) -> dict[str, pd.DataFrame]:
     """The ``clinical`` rows of ingested patients whose row in the cohort's clinical sheet (or
     manifest) differs from the one stored when their scans were read, as they read now. A row
     stored before a schema version added a column (NULL there, a value now) counts as edited, so
     a rule reading the new column (a preset's ``brats21_mgmt_cohort``) sees it without a rescan."""
-    from warehouse import queries
-
     root = pipeline.warehouse().root
     ingested = set(queries.table(root, "patients")["patient_id"])
     stored = queries.table(root, "clinical").drop_duplicates("patient_id", keep="last").set_index("patient_id")
@@ -196,75 +186,90 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
     )
 
 
-def ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
-    """``ring_masks`` and ``ring_features`` over the patient x ring grid of these rings."""
-    with beta_api():  # backfill_policy
-        return _ring_assets(rings)
+@dg.asset(partitions_def=patients_partitions, deps=[normalized_images], group_name="features",
+          kinds={"nifti", "duckdb"}, automation_condition=ON_UPDATE, pool=pools.EXTRACTION,
+          check_specs=[checks.VOI_T_NON_EMPTY, checks.RINGS_INCREASE, checks.FINITE, checks.COUNT],
+          metadata={"warehouse_tables": "ring_volumes, features"})
+def voi_extraction(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    """Every VOI of one patient (VOI_T and each ring, cut from the stored distance map, clipped to
+    the brain) and their PyRadiomics features on every sequence, in one pass: each filtered image
+    is computed once per patient and sequence, whichever rings and runs Dagster groups."""
+    patient_id = context.partition_key
+    settings = pipeline.settings
+    warehouse = pipeline.warehouse()
+    paths = case_paths(pipeline, patient_id)
+    masks = {}
+    with recorded(warehouse, patient_id, "rings"):
+        voi_t = read_image(paths["voi_t"])
+        # The stored map already places everything outside the brain beyond any ring.
+        distance = sitk.GetArrayFromImage(read_image(paths["distance"]))
+        for ring in settings.rings:
+            mask = voi_t if ring.is_voi_t else ring_from_distance(distance, voi_t, 0.0, ring.mm)
+            write_image_atomic(mask, ring_path(pipeline, patient_id, ring))
+            warehouse.write_partition("ring_volumes", ring.warehouse_key(patient_id),
+                                      records.ring_volume_rows(patient_id, mask_volume(mask, ring.mm)))
+            masks[ring.mm] = mask
+    # Judged on what was written: a VOI_T file replaced behind the pipeline's back fails it.
+    volumes = warehouse.read_partitions("ring_volumes", [ring.warehouse_key(patient_id) for ring in settings.rings])
+    voi_check, increase_check = checks.voi_t_non_empty(volumes), checks.ring_volumes_increase(volumes)
+    if not voi_check.passed:
+        # Blocking: the step fails, nothing downstream runs, and no features of an empty VOI are stored.
+        skipped = {"not_run": "VOI_T is empty: no features extracted"}
+        return dg.MaterializeResult(check_results=[
+            voi_check, increase_check,
+            dg.AssetCheckResult(check_name=checks.FINITE.name, passed=False, metadata=skipped),
+            dg.AssetCheckResult(check_name=checks.COUNT.name, passed=False, metadata=skipped,
+                                severity=dg.AssetCheckSeverity.WARN)])
+    params = settings.extraction_params
+    with recorded(warehouse, patient_id, "features"):
+        images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in pipeline.sequences}
+        result = extract_case_features(images, masks, params)
+        rows = records.feature_rows(patient_id, result, settings.feature_identity)
+        for ring in settings.rings:
+            warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
+    statuses = {(patient_id, s.ring_mm): s.status for s in result.statuses}
+    context.log.info(f"{patient_id}: {len(rows)} features of {len(masks)} VOIs on {len(images)} sequences")
+    _report_rings(context, pipeline, patient_id, volumes, rows)
+    tables_written(context)
+    return dg.MaterializeResult(
+        metadata={"features": len(rows), "vois": len(masks), "feature_identity": settings.feature_identity,
+                  "params": params.name,
+                  "voxels_by_ring": str({Ring(r).key: int(v) for r, v in zip(volumes.ring_mm, volumes.voxels)})},
+        check_results=[voi_check, increase_check, checks.finite_features(rows),
+                       checks.feature_count(rows, params.expected_feature_count(), statuses)],
+    )
 
 
-def _ring_assets(rings: RingPartitions) -> list[dg.AssetsDefinition]:
-    # One run per patient: its ring keys are consecutive in the grid's (patient-major) order.
-    per_patient = dg.BackfillPolicy.multi_run(max_partitions_per_run=len(rings.keys))
+def ring_specs(rings: RingPartitions) -> list[dg.AssetSpec]:
+    """``ring_masks`` and ``ring_features``: the patient x ring grid of these rings in the lineage
+    graph, as views of what ``voi_extraction`` stores. They are never run on their own: each
+    ``voi_extraction`` run reports a materialization of every ring it cut and extracted (as a
+    warehouse table's node is reported by its writer), so the grid shows each VOI's state and
+    history without a second run per patient."""
+    masks = dg.AssetSpec("ring_masks", partitions_def=rings.patient_rings, group_name="rings", kinds={"nifti"},
+                         deps=[dg.AssetDep(voi_extraction, partition_mapping=PATIENT_OF_RING)],
+                         description="VOI_T (ring T) or the band 0 < distance <= d mm outside it, clipped to the "
+                                     "brain: one mask file per patient and ring, cut by voi_extraction.")
+    features = dg.AssetSpec("ring_features", partitions_def=rings.patient_rings, group_name="features",
+                            kinds={"duckdb"}, deps=[masks],
+                            description="The PyRadiomics features of one VOI on every sequence (warehouse table "
+                                        "`features`, one file per patient and ring), extracted by voi_extraction.")
+    return [masks, features]
 
-    @dg.asset(name="ring_masks", partitions_def=rings.patient_rings, backfill_policy=per_patient,
-              group_name="rings", kinds={"nifti"}, automation_condition=ON_UPDATE,
-              deps=[dg.AssetDep(normalized_images, partition_mapping=PATIENT_OF_RING)],
-              check_specs=[checks.VOI_T_NON_EMPTY, checks.RINGS_INCREASE],
-              metadata={"warehouse_tables": "ring_volumes"})
-    def ring_masks(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-        """VOI_T (ring T) or the band 0 < distance <= d mm outside it, clipped to the brain."""
-        warehouse = pipeline.warehouse()
-        grouped = rings_by_patient(context)
-        for patient_id, ring_list in grouped.items():
-            paths = case_paths(pipeline, patient_id)
-            with recorded(warehouse, patient_id, "rings"):
-                voi_t = read_image(paths["voi_t"])
-                # The stored map already places everything outside the brain beyond any ring.
-                needs_distance = any(not ring.is_voi_t for ring in ring_list)
-                distance = sitk.GetArrayFromImage(read_image(paths["distance"])) if needs_distance else None
-                for ring in ring_list:
-                    mask = voi_t if ring.is_voi_t else ring_from_distance(distance, voi_t, 0.0, ring.mm)
-                    write_image_atomic(mask, ring_path(pipeline, patient_id, ring))
-                    warehouse.write_partition("ring_volumes", ring.warehouse_key(patient_id),
-                                              records.ring_volume_rows(patient_id, mask_volume(mask, ring.mm)))
-        # Read back what was written: the checks judge the stored partitions.
-        volumes = warehouse.read_partitions("ring_volumes", [ring.warehouse_key(patient) for patient, rings in
-                                                            grouped.items() for ring in rings])
-        context.log.info(f"ring masks of {', '.join(grouped)}")
-        tables_written(context)
-        return dg.MaterializeResult(
-            metadata={"patients": len(volumes.patient_id.unique()),
-                      "voxels_by_ring": str({Ring(r).key: int(v) for r, v in
-                                             volumes.groupby("ring_mm").voxels.sum().items()})},
-            check_results=[checks.voi_t_non_empty(volumes), checks.ring_volumes_increase(volumes)],
-        )
 
-    @dg.asset(name="ring_features", partitions_def=rings.patient_rings, backfill_policy=per_patient,
-              deps=[ring_masks], group_name="features", kinds={"duckdb"}, automation_condition=ON_UPDATE,
-              check_specs=[checks.FINITE, checks.COUNT], metadata={"warehouse_tables": "features"})
-    def ring_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-        """PyRadiomics features of each VOI on every sequence, all of a patient's VOIs in one pass."""
-        params = pipeline.settings.extraction_params
-        identity = pipeline.settings.feature_identity
-        warehouse = pipeline.warehouse()
-        frames, statuses = [], {}
-        for patient_id, ring_list in rings_by_patient(context).items():
-            with recorded(warehouse, patient_id, "features"):
-                masks = {r.mm: read_image(ring_path(pipeline, patient_id, r)) for r in ring_list}
-                images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in pipeline.sequences}
-                result = extract_case_features(images, masks, params)
-                rows = records.feature_rows(patient_id, result, identity)
-                for ring in ring_list:
-                    warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
-            statuses.update({(patient_id, s.ring_mm): s.status for s in result.statuses})
-            frames.append(rows)
-            context.log.info(f"{patient_id}: {len(rows)} features for {', '.join(r.label for r in ring_list)}")
-        rows = pd.concat(frames, ignore_index=True)
-        tables_written(context)
-        return dg.MaterializeResult(
-            metadata={"features": len(rows), "feature_identity": identity, "params": params.name},
-            check_results=[checks.finite_features(rows),
-                           checks.feature_count(rows, params.expected_feature_count(), statuses)],
-        )
+def _report_rings(context: dg.AssetExecutionContext, pipeline: PipelineResource, patient_id: str,
+                  volumes: pd.DataFrame, rows: pd.DataFrame) -> None:
+    """A materialization of each of the patient's ``ring_masks`` and ``ring_features`` partitions."""
+    voxels = dict(zip(volumes.ring_mm, volumes.voxels))
+    counts = rows.groupby("ring_mm").size().to_dict()
+    identity = pipeline.settings.feature_identity
+    for ring in pipeline.settings.rings:
+        partition = str(patient_ring_key(patient_id, ring))
+        context.log_event(dg.AssetMaterialization("ring_masks", partition=partition, metadata={
+            "voxels": int(voxels.get(ring.mm, 0)), "mask": str(ring_path(pipeline, patient_id, ring))}))
+        context.log_event(dg.AssetMaterialization("ring_features", partition=partition, metadata={
+            "features": int(counts.get(ring.mm, 0)), "feature_identity": identity}))
 
-    return [ring_masks, ring_features]
+
+def _listed(items: list[str], shown: int = 10) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")

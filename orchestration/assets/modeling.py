@@ -6,6 +6,7 @@ from typing import Sequence
 import dagster as dg
 import pandas as pd
 
+from orchestration import pools
 from orchestration.assets.imaging import clinical_edits
 from orchestration.beta import beta_api
 from orchestration.automation import AFTER_CASES, AFTER_SPLIT
@@ -34,7 +35,10 @@ def _feature_tables_asset(rings: RingPartitions) -> dg.AssetsDefinition:
     with_ring = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ring")
 
     @dg.asset(name="feature_tables", partitions_def=rings.rings, group_name="features", kinds={"parquet"},
-              deps=[dg.AssetDep("ring_features", partition_mapping=with_ring)],
+              # ring_features for the lineage; voi_extraction (its producer, every patient in every
+              # ring's table) so a backfill or automation tick from the patients reaches the tables.
+              deps=[dg.AssetDep("ring_features", partition_mapping=with_ring),
+                    dg.AssetDep("voi_extraction", partition_mapping=dg.AllPartitionMapping())],
               backfill_policy=dg.BackfillPolicy.single_run(), automation_condition=AFTER_CASES,
               io_manager_key="feature_tables_io")
     def feature_tables(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dict[str, pd.DataFrame]:
@@ -101,7 +105,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
 
     @dg.asset(partitions_def=tasks, group_name="models", deps=[splits, *after], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
-              automation_condition=AFTER_SPLIT,
+              automation_condition=AFTER_SPLIT, pool=pools.MODEL_FITS,
               metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
     def fitted_models(context: dg.AssetExecutionContext, pipeline: PipelineResource,
                       feature_tables: dict[str, pd.DataFrame]) -> list:

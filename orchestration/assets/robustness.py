@@ -10,6 +10,7 @@ perturbations. A task with ``min_icc`` drops the features below it before select
 import dagster as dg
 import numpy as np
 
+from orchestration import pools
 from orchestration.assets.imaging import case_paths, recorded, sequence_path
 from orchestration.assets.tables import tables_written
 from orchestration.automation import AFTER_CASES, ON_UPDATE
@@ -24,7 +25,8 @@ from warehouse import queries, records
 
 
 @dg.asset(partitions_def=patients_partitions, deps=[dg.AssetKey("normalized_images")], group_name="robustness",
-          kinds={"duckdb"}, automation_condition=ON_UPDATE, metadata={"warehouse_tables": "perturbed_features"})
+          kinds={"duckdb"}, automation_condition=ON_UPDATE, pool=pools.EXTRACTION,
+          metadata={"warehouse_tables": "perturbed_features"})
 def perturbed_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """The patient's features under each perturbation of VOI_T (the original outline, one voxel
     dilated and eroded, three randomized contours), every ring rebuilt from each outline."""
@@ -68,7 +70,7 @@ def feature_robustness(context: dg.AssetExecutionContext, pipeline: PipelineReso
 
 
 @dg.asset(partitions_def=patients_partitions, deps=[dg.AssetKey("normalized_images")], group_name="robustness",
-          kinds={"duckdb"}, automation_condition=ON_UPDATE,
+          kinds={"duckdb"}, automation_condition=ON_UPDATE, pool=pools.EXTRACTION,
           metadata={"warehouse_tables": "rater_dice, rater_feature_cv"})
 def rater_agreement(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """For a patient with several segmentations in the settings' rater manifest: the Dice of VOI_T

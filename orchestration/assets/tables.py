@@ -30,10 +30,10 @@ def tables_written(context: dg.AssetExecutionContext) -> None:
                           "first_partition": str(keys[0]) if keys else "-"}))
 
 
-def warehouse_table_specs(assets: list[dg.AssetsDefinition]) -> list[dg.AssetSpec]:
+def warehouse_table_specs(assets: list[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetSpec]:
     producers: dict[str, list[dg.AssetKey]] = {}
     for asset in assets:
-        for spec in asset.specs:
+        for spec in [asset] if isinstance(asset, dg.AssetSpec) else asset.specs:
             for table in _tables(spec):
                 producers.setdefault(table, []).append(spec.key)
     return [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration import pools
 from orchestration.assets.tables import tables_written
 
 from orchestration.resources import PipelineResource, TciaResource
@@ -49,7 +50,7 @@ class TciaSeriesConfig(dg.Config):
             file_size=series.file_size or 0)})
 
 
-@dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"},
+@dg.asset(partitions_def=tcia_series_partitions, group_name="tcia", kinds={"dicom"}, pool=pools.TCIA_DOWNLOADS,
           metadata={"warehouse_tables": "case_issues"})
 def tcia_series(context: dg.AssetExecutionContext, config: TciaSeriesConfig, tcia: TciaResource,
                 pipeline: PipelineResource) -> dg.MaterializeResult:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _run_command(cohort, data, *extra):
     return [sys.executable, "-m", "cli", "run", str(cohort), "--data-dir", str(data),
-            "--params", "demo", "--rings", "1,3", "--task", "grade", "--workers", "1", *extra]
+            "--params", "demo", "--rings", "1,3", "--task", "grade", "--workers", "1", "--in-process", *extra]
 
 
 def _env(home):
@@ -33,13 +33,12 @@ def _feature_files(data):
 
 
 def _ring_runs(home) -> dict[str, int]:
-    """How many runs extracted each patient's rings (a patient's rings share one run)."""
+    """How many runs extracted each patient's rings (every VOI of a patient in one run)."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
         counts: dict[str, int] = {}
         for run in instance.get_runs():
-            start = run.tags.get("dagster/asset_partition_range_start", "")
-            if "|" in start and dg.AssetKey("ring_features") in (run.asset_selection or set()):
-                patient = start.split("|")[0]
+            patient = run.tags.get("dagster/partition", "")
+            if patient and dg.AssetKey("voi_extraction") in (run.asset_selection or set()):
                 counts[patient] = counts.get(patient, 0) + 1
         return counts
 
