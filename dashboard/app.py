@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit ru
 import streamlit as st  # noqa: E402
 
 from dashboard import data, sharing, state  # noqa: E402
-from dashboard.views import clinical, comparison, features, findings, overview, roc, viewer  # noqa: E402
+from dashboard.views import clinical, comparison, features, findings, overview, robustness, roc, viewer  # noqa: E402
 
 PAGES = state.PAGES  # Findings first: the page that states the study's answer
 
@@ -59,6 +59,8 @@ def main() -> None:
         clinical.render(root)
     elif page == "Patient viewer":
         viewer.render(root, work)
+    elif page == "Robustness":
+        robustness.render(root)
     else:
         features.render(root)
     state.publish()

@@ -11,10 +11,10 @@ from typing import Sequence
 import streamlit as st
 
 PAGES = ["Findings", "Model comparison", "ROC curves", "Clinical characteristics", "Features", "Patient viewer",
-         "Cohort overview"]
+         "Robustness", "Cohort overview"]
 KEYS = ("page", "task", "split", "classifier", "models", "model", "patient")  # model: the Features page's model
 LISTS = {"models"}  # repeated in the URL: ?models=VOI_T&models=Combined+3+mm
-SPLITS = ["test", "train"]
+SPLITS = ["test", "train", "external"]  # external: a task's external validation set, when it has one
 
 
 def restore() -> None:

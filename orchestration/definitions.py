@@ -18,6 +18,7 @@ import dagster as dg
 
 from orchestration.assets.imaging import normalized_images, raw_scans, ring_specs, voi_extraction
 from orchestration.assets.modeling import feature_tables_asset, task_assets
+from orchestration.assets.robustness import robustness_assets
 from orchestration.assets.tables import warehouse_table_specs
 from orchestration.assets.tcia import tcia_collection_release, tcia_series
 from orchestration.io_managers import FeatureTablesIOManager, JoblibIOManager
@@ -54,8 +55,10 @@ def tcia_case_folders(pipeline: PipelineResource) -> dict[str, str]:
 def assets(pipeline: PipelineResource) -> list[dg.AssetsDefinition | dg.AssetSpec]:
     """The asset graph for these settings (the ring and task dimensions are the settings')."""
     rings = ring_partitions(pipeline.settings.rings)
+    robustness = robustness_assets(pipeline.settings)
+    icc = [a.key for a in robustness if a.key.to_user_string() == "feature_robustness"]
     return [raw_scans, normalized_images, voi_extraction, *ring_specs(rings), feature_tables_asset(rings),
-            *task_assets(task_partitions(pipeline.tasks))]
+            *task_assets(task_partitions(pipeline.tasks), after=icc), *robustness]
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:

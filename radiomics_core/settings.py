@@ -150,6 +150,12 @@ class Settings:
     slurm_memory_mb: int = 4096
     slurm_time_minutes: int = 60
     slurm_partition: str | None = None  # None: the cluster's default partition
+    # The robustness assets: every patient's VOI_T perturbed (radiomics_core.robustness), its
+    # features re-extracted per perturbation (about 6 extractions a patient), ICC per feature.
+    robustness: bool = False
+    # A CSV (patient_id, rater, seg) naming several segmentations of some cases: their Dice per
+    # VOI and each feature's coefficient of variation across them (radiomics_core.robustness.raters).
+    rater_manifest: str | None = None
     source: str = field(default="settings", compare=False)  # where they came from, for messages
 
     def __post_init__(self) -> None:
@@ -202,6 +208,8 @@ class Settings:
         for path in self.task_files:
             if self.task_file(path).name not in TASK_PRESETS:  # the name is the partition and the selection recipe
                 raise SettingsError(f"{path}: a task file replaces a preset, so its name is one of {', '.join(TASK_PRESETS)}")
+        if self.rater_manifest is not None and not Path(self.rater_manifest).is_file():
+            raise SettingsError(f"{where}: rater_manifest {self.rater_manifest!r} is not a file")
         self.extraction_params  # loads and validates the parameter file once
 
     # -- the settings file --------------------------------------------------------------------

@@ -8,8 +8,8 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from reporting import charts, table_one
-from radiomics_core.tasks.config import class_names
+from reporting import charts, robustness, table_one
+from radiomics_core.tasks.config import EXTERNAL, class_names
 from radiomics_core.files.atomic import atomic_write_text
 from warehouse import queries
 
@@ -37,6 +37,10 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
             "auc_by_ring": charts.auc_by_ring_chart(metrics, "test"),
             "delong_test": charts.delong_heatmap(charts.of_classifier(delong, classifier), "test"),
         }
+        if (metrics.split == EXTERNAL).any():  # the task's external validation set
+            evaluation["roc_external"] = charts.roc_chart(charts.of_classifier(roc[roc.split == EXTERNAL], classifier),
+                                                          metrics[metrics.split == EXTERNAL], "ROC curves (external)")
+            evaluation["delong_external"] = charts.delong_heatmap(charts.of_classifier(delong, classifier), EXTERNAL)
         for name, chart in evaluation.items():
             figures[name + ("" if k == 0 else f"_{classifier}")] = _with_classifier(chart, label)
         for name, chart in _model_figures(warehouse_root, task, metrics, classifier).items():
@@ -50,6 +54,7 @@ def write_report(warehouse_root: Path, task: str, path: Path) -> Path:
                    .drop(columns="_order").round(3).to_html(index=False)]
     if len(classifiers) > 1:
         figures["auc_by_classifier"] = charts.classifier_auc_chart(every, "test")
+    figures.update(_robustness_figures(warehouse_root))
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, chart in figures.items():
         chart.save(str(path.with_name(f"{path.stem}_{name}.svg")))
@@ -128,6 +133,20 @@ def _model_figures(root: Path, task: str, metrics: pd.DataFrame,
         if len(correlation):
             figures[f"correlation_{stem}"] = charts.correlation_heatmap(
                 correlation, f"Correlation of selected features: {label}")
+    return figures
+
+
+def _robustness_figures(root: Path) -> dict[str, alt.TopLevelMixin]:
+    """ICC share and distribution per VOI, inter-rater Dice and CV per VOI, where stored."""
+    figures: dict[str, alt.TopLevelMixin] = {}
+    icc = queries.table(root, "feature_robustness")
+    if len(icc):
+        figures["icc_share"] = robustness.robust_share_chart(icc)
+        figures["icc_distribution"] = robustness.icc_distribution_chart(icc)
+    dice = queries.table(root, "rater_dice")
+    if len(dice):
+        figures["rater_dice"] = robustness.dice_chart(dice)
+        figures["rater_cv"] = robustness.cv_chart(queries.table(root, "rater_feature_cv"))
     return figures
 
 

@@ -73,3 +73,36 @@ def write_manifest(root: Path, rows: list[dict[str, str]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+TCGA_LGG = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "tcga-lgg"
+TCGA_RATERS = ("fusion-mav", "fusion-simple", "hnfnetv1-20", "isen-20", "sanet0-20", "scan-20", "yixinmpl-20")
+
+
+def write_tcga_rater_cohort(root: Path) -> tuple[Path, Path]:
+    """The shared TCGA-LGG cases as a manifest cohort (co-registered sequences, the majority-vote
+    fusion as the case's segmentation) and a rater manifest listing all seven segmentations of
+    each (five algorithms, two fusions). Returns (manifest, rater manifest)."""
+    import shutil
+
+    cases, raters = [], []
+    suffixes = {"T1": "t1", "T1c": "t1c", "T2": "t2", "FLAIR": "fla"}
+    for folder in sorted(p for p in TCGA_LGG.iterdir() if p.is_dir()):
+        # Copied: a manifest may not point outside its cohort folder.
+        case_dir = root / "cohort" / folder.name
+        case_dir.mkdir(parents=True, exist_ok=True)
+        case = {"patient_id": folder.name, "labels": "brats2021", "seg": f"{folder.name}/seg.nii.gz"}
+        shutil.copyfile(folder / "segmentations" / "fusion-mav.nii.gz", case_dir / "seg.nii.gz")
+        for sequence, tail in suffixes.items():
+            shutil.copyfile(next((folder / "coregistered").glob(f"*_{tail}_bet.nii.gz")), case_dir / f"{sequence}.nii.gz")
+            case[sequence] = f"{folder.name}/{sequence}.nii.gz"
+        cases.append(case)
+        raters += [{"patient_id": folder.name, "rater": r, "seg": str(folder / "segmentations" / f"{r}.nii.gz")}
+                   for r in TCGA_RATERS]
+    manifest = write_manifest(root / "cohort", cases)
+    rater_manifest = root / "raters.csv"
+    with rater_manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["patient_id", "rater", "seg"])
+        writer.writeheader()
+        writer.writerows(raters)
+    return manifest, rater_manifest

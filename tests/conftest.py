@@ -58,3 +58,30 @@ def slurm():
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture(scope="session")
+def tcga_raters_run(tmp_path_factory):
+    """The shared TCGA-LGG cases (tests/builders.py ``write_tcga_rater_cohort``) through
+    raw_scans, normalized_images and rater_agreement on an ephemeral instance: seven
+    segmentations per case, rings 1 and 3 mm, T1c and FLAIR, the demo parameters."""
+    import dagster as dg
+
+    from orchestration.definitions import assets
+    from orchestration.partitions import patients_partitions
+    from orchestration.resources import PipelineResource
+    from tests.builders import write_tcga_rater_cohort
+
+    root = tmp_path_factory.mktemp("tcga-raters")
+    manifest, raters = write_tcga_rater_cohort(root)
+    pipeline = PipelineResource(cohort_dir=str(manifest.parent), data_dir=str(root / "data"), params="demo",
+                                rings_mm=[1.0, 3.0], tasks=[], sequences=["T1c", "FLAIR"], rater_manifest=str(raters))
+    graph = {a.key.to_user_string(): a for a in assets(pipeline)}
+    instance = dg.DagsterInstance.ephemeral()
+    patients = [case.patient_id for case in pipeline.settings.cohort().cases]
+    instance.add_dynamic_partitions(patients_partitions.name, patients)
+    results = {patient: dg.materialize([graph["raw_scans"], graph["normalized_images"], graph["rater_agreement"]],
+                                       partition_key=patient, instance=instance, resources={"pipeline": pipeline})
+               for patient in patients}
+    yield pipeline, results
+    instance.dispose()

@@ -182,3 +182,18 @@ def selection_preset(root: Path, task: str) -> str | None:
         row = con.execute("SELECT preset FROM selection_flow WHERE task = ? AND preset IS NOT NULL "
                           "AND preset <> '' LIMIT 1", [task]).fetchone()
     return row[0] if row else None
+
+
+def perturbed_features(root: Path, feature_identity: str) -> pd.DataFrame:
+    """Every patient's features under every VOI_T perturbation stored under ``feature_identity``."""
+    with read_only(root) as con:
+        return con.execute("SELECT patient_id, perturbation, ring_mm, sequence, feature, value "
+                           "FROM perturbed_features WHERE feature_identity = ?", [feature_identity]).df()
+
+
+def feature_robustness(root: Path, feature_identity: str | None = None) -> pd.DataFrame:
+    """The ICC table (``feature_robustness``), of ``feature_identity`` when given, in ring order."""
+    sql = "SELECT * FROM feature_robustness" + (" WHERE feature_identity = ?" if feature_identity else "")
+    with read_only(root) as con:
+        return con.execute(sql + " ORDER BY ring_mm, sequence, feature",
+                           [feature_identity] if feature_identity else []).df()

@@ -63,3 +63,21 @@ def feature_rows(patient_id: str, result: CaseFeatures, identity: str) -> pd.Dat
                           "pyradiomics_version": result.pyradiomics_version} for r in result.rows],
                         columns=["patient_id", "ring_mm", "sequence", "feature", "value", "feature_identity",
                                  "pyradiomics_version"])
+
+
+def perturbed_feature_rows(patient_id: str, frame: pd.DataFrame, identity: str) -> pd.DataFrame:
+    """``perturbed_features`` rows of one patient from ``perturbed_case_features``' long rows."""
+    rows = frame.assign(patient_id=patient_id, feature_identity=identity)
+    return rows[[name for name, _ in TABLES["perturbed_features"]]]
+
+
+def robustness_rows(table: pd.DataFrame, identity: str) -> pd.DataFrame:
+    """``feature_robustness`` rows from ``robustness_table``, under the features' identity."""
+    rows = table.assign(feature_identity=identity)
+    return rows[[name for name, _ in TABLES["feature_robustness"]]]
+
+
+def rater_rows(table: str, patient_id: str, frame: pd.DataFrame, identity: str | None = None) -> pd.DataFrame:
+    """``rater_dice`` or ``rater_feature_cv`` rows of one patient from radiomics_core.robustness.raters."""
+    rows = frame.assign(patient_id=patient_id, **({"feature_identity": identity} if identity else {}))
+    return rows[[name for name, _ in TABLES[table]]]

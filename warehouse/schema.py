@@ -9,7 +9,7 @@ whenever a table's columns change.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Columns renamed by a schema version, table -> {old name: new name}. ``Warehouse.initialize``
 # rewrites each stored file that still has an old name once, keeping its rows.
@@ -132,5 +132,30 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("task", "VARCHAR"), ("model", "VARCHAR"), ("ring_mm", "DOUBLE"), ("axis", "VARCHAR"),
         ("axis_order", "INTEGER"), ("value", "DOUBLE"), ("label", "VARCHAR"), ("points", "DOUBLE"),
         ("position", "DOUBLE"),
+    ),
+    # Version 6: feature robustness under contour perturbation (radiomics_core.robustness). A
+    # patient's features under each perturbation of VOI_T (``perturbation`` = "original",
+    # "dilate_1", "erode_1", "contour_<seed>"), every ring rebuilt from the perturbed outline.
+    "perturbed_features": (
+        ("patient_id", "VARCHAR"), ("perturbation", "VARCHAR"), ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"),
+        ("feature", "VARCHAR"), ("value", "DOUBLE"), ("feature_identity", "VARCHAR"),
+    ),
+    # Per VOI and feature, across patients x perturbations: ICC(2,1) (absolute agreement, the
+    # form ``min_icc`` thresholds) with its 95% interval, and ICC(3,1) (consistency).
+    "feature_robustness": (
+        ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"), ("feature", "VARCHAR"), ("icc", "DOUBLE"),
+        ("icc_low", "DOUBLE"), ("icc_high", "DOUBLE"), ("icc_consistency", "DOUBLE"), ("n_patients", "INTEGER"),
+        ("n_perturbations", "INTEGER"), ("feature_identity", "VARCHAR"),
+    ),
+    # Several segmentations of one case (settings ``rater_manifest``): Dice of VOI_T and every
+    # ring between each pair, and each feature's coefficient of variation across them.
+    "rater_dice": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("rater_a", "VARCHAR"), ("rater_b", "VARCHAR"),
+        ("dice", "DOUBLE"), ("voxels_a", "BIGINT"), ("voxels_b", "BIGINT"),
+    ),
+    "rater_feature_cv": (
+        ("patient_id", "VARCHAR"), ("ring_mm", "DOUBLE"), ("sequence", "VARCHAR"), ("feature", "VARCHAR"),
+        ("mean", "DOUBLE"), ("sd", "DOUBLE"), ("cv", "DOUBLE"), ("n_raters", "INTEGER"),
+        ("feature_identity", "VARCHAR"),
     ),
 }

@@ -1,6 +1,8 @@
 """Per-ring feature tables, then per-task splits, fitted models and evaluation reports."""
 
 
+from typing import Sequence
+
 import dagster as dg
 import pandas as pd
 
@@ -16,7 +18,9 @@ from radiomics_core.tasks.selection import select_cases
 from radiomics_core.evaluation.metrics import evaluate, selected_features_table
 from radiomics_core.modeling.figures import figure_tables
 from radiomics_core.modeling.fitting import fit_task_models
-from radiomics_core.tasks.config import TooFewCases, assign_splits, classifiers_lacking_cases
+from radiomics_core.modeling.harmonization import harmonize_matrices
+from radiomics_core.robustness.icc import keep_robust
+from radiomics_core.tasks.config import TooFewCases, assign_splits_with_external, classifiers_lacking_cases
 from radiomics_core.settings import Ring
 from warehouse import queries
 
@@ -58,8 +62,9 @@ def _clinical(pipeline: PipelineResource) -> pd.DataFrame:
     return clinical[clinical.patient_id.isin(usable)]
 
 
-def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """``splits``, ``fitted_models`` and ``evaluation_reports`` over the settings' tasks."""
+def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
+    """``splits``, ``fitted_models`` and ``evaluation_reports`` over the settings' tasks; the models
+    also wait for ``after`` (``feature_robustness`` when on: a task's ``min_icc`` reads it)."""
 
     @dg.asset(partitions_def=tasks, group_name="models", kinds={"duckdb"},
               deps=[dg.AssetDep("feature_tables", partition_mapping=dg.AllPartitionMapping())],
@@ -86,7 +91,8 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         warehouse.write_partition("selection_flow", task.name, selection.flow)
         labels = selection.labels
         existing = queries.table(warehouse.root, "splits", {"task": task.name})
-        split = assign_splits(labels, task, existing.set_index("patient_id")["split"] if len(existing) else None)
+        split = assign_splits_with_external(labels, task, queries.table(warehouse.root, "patients"),
+                                            existing.set_index("patient_id")["split"] if len(existing) else None)
         rows = pd.DataFrame({"task": task.name, "patient_id": labels.index, "label": labels.values, "split": split.values})
         warehouse.write_partition("splits", task.name, rows)
         counts = rows.groupby(["split", "label"]).size()
@@ -97,7 +103,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
                                               "counts": str(counts.to_dict()), "excluded": str(excluded.to_dict()),
                                               "clinical_rows_edited": ", ".join(sorted(edited)) or "none"})
 
-    @dg.asset(partitions_def=tasks, group_name="models", deps=[splits], kinds={"sklearn"},
+    @dg.asset(partitions_def=tasks, group_name="models", deps=[splits, *after], kinds={"sklearn"},
               ins={"feature_tables": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
               automation_condition=AFTER_SPLIT, pool=pools.MODEL_FITS, io_manager_key="models_io",
               metadata={"warehouse_tables": "selected_features, lasso_cv, lasso_path, feature_correlation, nomogram"})
@@ -111,6 +117,21 @@ def task_assets(tasks: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinitio
         matrices = {Ring.from_key(ring).mm: table for ring, table in feature_tables.items() if len(table)}
         if 0.0 not in matrices:
             raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
+        if task.min_icc is not None:
+            try:
+                matrices = keep_robust(matrices, queries.feature_robustness(
+                    warehouse.root, pipeline.settings.feature_identity), task.min_icc)
+            except ValueError as error:
+                raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
+            context.log.info(f"{task.name}: ICC >= {task.min_icc:g}: " + ", ".join(
+                f"{Ring(r).label} {m.shape[1]}" for r, m in matrices.items()) + " features kept")
+        if task.harmonize:
+            sites = queries.table(warehouse.root, "patients").set_index("patient_id")[task.harmonize]
+            labelled = {r: m.loc[m.index.intersection(split_rows.index)] for r, m in matrices.items()}
+            try:
+                matrices = harmonize_matrices(labelled, sites, split_rows.index[split_rows.split == "train"])
+            except ValueError as error:
+                raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
         try:
             models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
         except TooFewCases as reason:

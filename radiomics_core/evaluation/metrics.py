@@ -17,7 +17,7 @@ from sklearn.metrics import brier_score_loss, confusion_matrix, f1_score, roc_cu
 from radiomics_core.modeling.fitting import FittedModel
 from radiomics_core.evaluation.stats import auc_ci, delong_test
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "external")  # external: only when the task names an external set
 
 
 def youden_threshold(y: np.ndarray, score: np.ndarray) -> float:

@@ -127,7 +127,12 @@ class FeatureRow:
 
     @property
     def column(self) -> str:
-        return f"{self.sequence}__{self.feature}"
+        return feature_column(self.sequence, self.feature)
+
+
+def feature_column(sequence: str, feature: str) -> str:
+    """A feature's column in a wide feature table (``warehouse.queries.feature_matrix``)."""
+    return f"{sequence}__{feature}"
 
 
 @dataclass

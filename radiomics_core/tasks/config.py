@@ -39,6 +39,24 @@ class LabelRule:
 
 
 @dataclass(frozen=True)
+class ExternalRule:
+    """Which exams form the external validation set: those whose patient id matches one of
+    ``patient_ids`` (shell patterns, e.g. "TCGA-*") or whose cohort layout is in ``layouts``
+    (a merged cohort's BraTS part: "brats2021"). They are never used for selection or fitting."""
+
+    patient_ids: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
+
+    def matches(self, patients: pd.DataFrame) -> pd.Index:
+        """The patient ids of ``patients`` (columns patient_id, layout) this rule selects."""
+        import fnmatch
+
+        chosen = [p for p, layout in zip(patients["patient_id"], patients["layout"])
+                  if layout in self.layouts or any(fnmatch.fnmatchcase(str(p), g) for g in self.patient_ids)]
+        return pd.Index(chosen, name="patient_id")
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     """A binary prediction task over the clinical table: its label, who is eligible, its split."""
 
@@ -64,6 +82,14 @@ class TaskConfig:
     # The BraTS 2021 MGMT challenge sets ("Training", "Validation") an exam must be in, ignoring case.
     brats21_mgmt_cohort: tuple[str, ...] = ()
     balance_seed: int | None = None  # set: the larger class is subsampled to the smaller's size
+    # Set: features whose ICC(2,1) under contour perturbation (table feature_robustness) is below
+    # it are dropped before any selection step; None: every feature (the thesis).
+    min_icc: float | None = None
+    # Exams held out as an external validation set (split "external"); None: none.
+    external: ExternalRule | None = None
+    # "layout": features ComBat-harmonized across the cohort layouts (sites), fitted on the
+    # training split only (radiomics_core.modeling.harmonization); None: as extracted.
+    harmonize: str | None = None
     # Where the rules came from: a shipped preset's name ("grade-who2021") or a task file's path.
     # Not a rule: two tasks with the same rules are equal wherever they were read from.
     preset: str = field(default="", compare=False)
@@ -82,7 +108,8 @@ def is_follow_up(patient_id: str) -> bool:
     return bool(_FOLLOW_UP.search(str(patient_id)))
 
 
-_TASK_KEYS = {"name", "description", "label", "include", "balance", "split"}
+_TASK_KEYS = {"name", "description", "label", "include", "balance", "split", "min_icc", "external", "harmonize"}
+HARMONIZE_BY = ("layout",)  # what a task's harmonize key may name as the site
 _INCLUDE_KEYS = {"follow_up_exams", "one_exam_per_subject", "brats21_mgmt_cohort",
                  "exclude_biopsy_prior_to_imaging", "min_age", "diagnosis", "idh"}
 _PRESETS_PACKAGE = "radiomics_core.tasks.presets"
@@ -134,6 +161,20 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
         raise ValueError(f"{where}: split.rounding must be one of {', '.join(ROUNDINGS)}")
     if include.get("idh") not in (None, "wildtype", "mutant"):
         raise ValueError(f"{where}: include.idh must be wildtype, mutant or null")
+    min_icc = content.get("min_icc")
+    if min_icc is not None and (isinstance(min_icc, bool) or not isinstance(min_icc, (int, float))
+                                or not 0 <= min_icc <= 1):
+        raise ValueError(f"{where}: min_icc must be a number from 0 to 1 (e.g. 0.75), or null")
+    external = content.get("external")
+    if external is not None:
+        external = keys(external, {"patient_id", "layout"}, "external")
+        lists = {k: (v,) if isinstance(v, str) else tuple(v or ()) for k, v in external.items()}
+        if not any(lists.values()) or not all(isinstance(v, str) and v for vs in lists.values() for v in vs):
+            raise ValueError(f"{where}: external names exams by patient_id patterns and/or layouts, "
+                             "e.g. external: {patient_id: [\"TCGA-*\"]}")
+        external = ExternalRule(lists.get("patient_id", ()), lists.get("layout", ()))
+    if content.get("harmonize") not in (None, *HARMONIZE_BY):
+        raise ValueError(f"{where}: harmonize must be one of {', '.join(HARMONIZE_BY)} (the site), or null")
     cohorts = include.get("brats21_mgmt_cohort") or ()
     cohorts = (cohorts,) if isinstance(cohorts, str) else cohorts
     if not isinstance(cohorts, (list, tuple)) or not all(isinstance(c, str) and c.strip() for c in cohorts):
@@ -156,6 +197,9 @@ def task_from_dict(content: dict, where: str = "task", preset: str = "") -> Task
         one_exam_per_subject=bool(include.get("one_exam_per_subject", True)),
         brats21_mgmt_cohort=tuple(c.strip() for c in cohorts),
         balance_seed=None if balance is None else int(balance.get("seed", 0)),
+        min_icc=None if min_icc is None else float(min_icc),
+        external=external,
+        harmonize=content.get("harmonize"),
         preset=preset,
     )
 
@@ -278,6 +322,22 @@ def test_targets(class_sizes: dict[int, int], test_fraction: float, rounding: st
     for value in order[: n_test - sum(targets.values())]:
         targets[value] += 1
     return targets
+
+
+EXTERNAL = "external"  # the split of the external validation set
+
+
+def assign_splits_with_external(labels: pd.Series, task: TaskConfig, patients: pd.DataFrame,
+                                existing: pd.Series | None = None) -> pd.Series:
+    """``assign_splits`` over the exams the task's external rule leaves, and ``external`` for
+    the exams it selects (``patients``: patient_id, layout). An exam the rule selects is external
+    whatever split it held before; the others keep theirs."""
+    external = task.external.matches(patients) if task.external else pd.Index([])
+    external = labels.index.intersection(external)
+    internal = labels.drop(external)
+    before = existing[existing != EXTERNAL] if existing is not None else None
+    split = assign_splits(internal, task, before)
+    return pd.concat([split, pd.Series(EXTERNAL, index=external, dtype=object)]).reindex(labels.index)
 
 
 def assign_splits(labels: pd.Series, task: TaskConfig, existing: pd.Series | None = None) -> pd.Series:
