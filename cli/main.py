@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the saved settings, else logistic,svm,random_forest)")
     chosen.add_argument("--classifier", choices=["logistic", "svm", "random_forest"], default=None,
                         help="fit only this one (the same as --classifiers NAME)")
+    run_parser.add_argument("--engine", choices=["local", "slurm"], default=None,
+                            help="where each patient's extraction runs: local (default) or slurm (one Slurm job "
+                                 "per patient, slurm_* settings); saved in the settings file for dev and the UI")
     run_parser.add_argument("--in-process", action="store_true",
                             help="execute in this process instead of through the daemon (notebooks, debugging): "
                                  "no run queue, no pools")

@@ -26,6 +26,8 @@ def project_settings(args: argparse.Namespace) -> Settings:
         fields["rings_mm"] = [v.strip() for v in args.rings.split(",")]
     if getattr(args, "sequences", None):
         fields["sequences"] = args.sequences.split(",")
+    if getattr(args, "engine", None):
+        fields["engine"] = args.engine
     if getattr(args, "registration", None):
         fields["registration"] = args.registration
     if getattr(args, "task", None):

@@ -25,6 +25,7 @@ from orchestration.io_managers import FeatureTablesIOManager, JoblibIOManager
 from orchestration.jobs import patient_job
 from orchestration.partitions import ring_partitions, task_partitions
 from orchestration.resources import PipelineResource, TciaResource, settings_path
+from orchestration.slurm import PipesSlurmClient
 from orchestration.sensors import automation_sensor, new_cases_sensor, tcia_release_sensor, tcia_sensor
 
 
@@ -69,6 +70,8 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
         sensors=[automation_sensor, new_cases_sensor, tcia_sensor, tcia_release_sensor],
         resources={
             "pipeline": pipeline,
+            # Used by voi_extraction when the settings' engine is "slurm".
+            "slurm": PipesSlurmClient(),
             "feature_tables_io": FeatureTablesIOManager(folder=str(Path(pipeline.data_dir, "work", "feature_tables"))),
             "models_io": JoblibIOManager(folder=str(Path(pipeline.data_dir, "work", "models"))),
             # Any other value an asset returns: in the data folder too, never in DAGSTER_HOME.

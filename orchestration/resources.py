@@ -44,6 +44,7 @@ class PipelineResource(dg.ConfigurableResource):
     slurm_memory_mb: int = 4096
     slurm_time_minutes: int = 60
     slurm_partition: str | None = None
+    engine: str = "local"  # "slurm": each patient's extraction as a Slurm job (orchestration/slurm.py)
     robustness: bool = False  # perturbed features and their ICC (feature_robustness); ~6 extractions a patient
     rater_manifest: str | None = None  # CSV patient_id, rater, seg: inter-rater Dice and feature CV
 

@@ -17,28 +17,17 @@ from collections.abc import Sequence
 
 from dagster_pipes import open_dagster_pipes
 
-from orchestration.assets.imaging import recorded, ring_path, sequence_path
+from orchestration.assets.imaging import extract_patient_features
 from orchestration.resources import PipelineResource
-from radiomics_core.features.extraction import extract_case_features
-from radiomics_core.files.images import read_image
-from warehouse import records
 
 
 def extract_patient(pipeline: PipelineResource, patient_id: str, log) -> dict:
     """Every VOI of the settings for one patient: its features stored; returns the metadata."""
     settings = pipeline.settings
-    warehouse = pipeline.warehouse()
-    rings = settings.rings
-    with recorded(warehouse, patient_id, "features"):
-        masks = {ring.mm: read_image(ring_path(pipeline, patient_id, ring)) for ring in rings}
-        images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in settings.sequences}
-        result = extract_case_features(images, masks, settings.extraction_params)
-        rows = records.feature_rows(patient_id, result, settings.feature_identity)
-        for ring in rings:
-            warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
-    log.info(f"{patient_id}: {len(rows)} features for {', '.join(r.label for r in rings)}")
+    rows, _ = extract_patient_features(pipeline, patient_id)
+    log.info(f"{patient_id}: {len(rows)} features for {', '.join(r.label for r in settings.rings)}")
     return {"features": len(rows), "feature_identity": settings.feature_identity,
-            "params": settings.extraction_params.name, "rings": ", ".join(r.key for r in rings)}
+            "params": settings.extraction_params.name, "rings": ", ".join(r.key for r in settings.rings)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,9 @@ NORMALIZATIONS = ("zscore", "none")
 VOI_T_KEY = "T"
 
 
+ENGINES = ("local", "slurm")  # where a patient's extraction runs
+
+
 class SettingsError(ValueError):
     """A setting that cannot work; the message names the file (or option) and the key."""
 
@@ -150,6 +153,9 @@ class Settings:
     slurm_memory_mb: int = 4096
     slurm_time_minutes: int = 60
     slurm_partition: str | None = None  # None: the cluster's default partition
+    # Where each patient's extraction runs: "local" (in its Dagster run's process) or "slurm"
+    # (one Slurm job per patient, slurm_* above, through Dagster Pipes).
+    engine: str = "local"
     # The robustness assets: every patient's VOI_T perturbed (radiomics_core.robustness), its
     # features re-extracted per perturbation (about 6 extractions a patient), ICC per feature.
     robustness: bool = False
@@ -201,6 +207,8 @@ class Settings:
         if url is not None and not str(url).startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
             raise SettingsError(f"{where}: instance_postgres_url {url!r} is not a postgresql:// URL "
                                 "(or null: the SQLite instance under DAGSTER_HOME)")
+        if self.engine not in ENGINES:
+            raise SettingsError(f"{where}: engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         for name in ("slurm_cpus", "slurm_memory_mb", "slurm_time_minutes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

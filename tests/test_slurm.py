@@ -157,3 +157,24 @@ def test_a_run_stopped_while_its_job_runs_cancels_the_job(slurm, tmp_path):
         if run.poll() is None:
             run.kill()
     assert job_state(job_id).state == "CANCELLED"
+
+
+def test_with_the_slurm_engine_voi_extraction_runs_each_patients_extraction_as_a_job(slurm, extracted_locally):
+    from orchestration.definitions import build_definitions
+
+    pipeline, instance, local = extracted_locally
+    on_slurm = PipelineResource.from_settings(pipeline.settings.updated(engine="slurm"))
+    job = build_definitions(on_slurm).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("voi_extraction")],
+                                    partition_key=PATIENT, raise_on_error=False)
+    assert result.success
+    [materialization] = [m for m in result.asset_materializations_for_node("voi_extraction")
+                         if m.asset_key == dg.AssetKey("voi_extraction")]
+    job_id = materialization.metadata[JOB_ID_KEY].value
+    assert job_state(job_id).state == "COMPLETED" and materialization.metadata["engine"].value == "slurm"
+    assert materialization.metadata["vois"].value == 2  # VOI_T and the 3 mm ring, in the one job
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["finite_features"] and checks["feature_count"]  # judged on the rows the job stored
+    stored = queries.table(pipeline.warehouse().root, "features").sort_values(["ring_mm", "sequence", "feature"])
+    assert stored.reset_index(drop=True)[["ring_mm", "sequence", "feature", "value"]].equals(
+        local[["ring_mm", "sequence", "feature", "value"]])

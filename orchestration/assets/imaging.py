@@ -25,6 +25,7 @@ from orchestration.automation import ON_UPDATE
 from orchestration.assets.tables import tables_written
 from orchestration.partitions import RingPartitions, patient_ring_key, patients_partitions
 from orchestration.resources import PipelineResource
+from orchestration.slurm import PipesSlurmClient
 from radiomics_core.cohorts.layouts import Cohort
 from radiomics_core.features.extraction import extract_case_features
 from radiomics_core.files.images import read_image, write_image_atomic
@@ -190,10 +191,12 @@ def normalized_images(context: dg.AssetExecutionContext, pipeline: PipelineResou
           kinds={"nifti", "duckdb"}, automation_condition=ON_UPDATE, pool=pools.EXTRACTION,
           check_specs=[checks.VOI_T_NON_EMPTY, checks.RINGS_INCREASE, checks.FINITE, checks.COUNT],
           metadata={"warehouse_tables": "ring_volumes, features"})
-def voi_extraction(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def voi_extraction(context: dg.AssetExecutionContext, pipeline: PipelineResource,
+                   slurm: dg.ResourceParam[PipesSlurmClient]) -> dg.MaterializeResult:
     """Every VOI of one patient (VOI_T and each ring, cut from the stored distance map, clipped to
     the brain) and their PyRadiomics features on every sequence, in one pass: each filtered image
-    is computed once per patient and sequence, whichever rings and runs Dagster groups."""
+    is computed once per patient and sequence, whichever rings and runs Dagster groups. With the
+    ``slurm`` engine the extraction is a Slurm job of its own (Dagster Pipes), and the run waits for it."""
     patient_id = context.partition_key
     settings = pipeline.settings
     warehouse = pipeline.warehouse()
@@ -221,23 +224,45 @@ def voi_extraction(context: dg.AssetExecutionContext, pipeline: PipelineResource
             dg.AssetCheckResult(check_name=checks.COUNT.name, passed=False, metadata=skipped,
                                 severity=dg.AssetCheckSeverity.WARN)])
     params = settings.extraction_params
-    with recorded(warehouse, patient_id, "features"):
-        images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in pipeline.sequences}
-        result = extract_case_features(images, masks, params)
-        rows = records.feature_rows(patient_id, result, settings.feature_identity)
-        for ring in settings.rings:
-            warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
-    statuses = {(patient_id, s.ring_mm): s.status for s in result.statuses}
-    context.log.info(f"{patient_id}: {len(rows)} features of {len(masks)} VOIs on {len(images)} sequences")
+    engine = {}
+    if settings.engine == "slurm":
+        from orchestration.slurm import run_on_slurm
+
+        # The job extracts from the masks just written and stores the rows; the checks read them back.
+        engine = dict(run_on_slurm(context, slurm, pipeline, patient_id).metadata or {})
+        rows = warehouse.read_partitions("features", [ring.warehouse_key(patient_id) for ring in settings.rings])
+        statuses: dict[tuple[str, float], str] = {}
+    else:
+        rows, statuses = extract_patient_features(pipeline, patient_id, masks)
+    context.log.info(f"{patient_id}: {len(rows)} features of {len(masks)} VOIs on {len(settings.sequences)} sequences"
+                     + (f" (Slurm job {engine.get('slurm_job_id')})" if engine else ""))
     _report_rings(context, pipeline, patient_id, volumes, rows)
     tables_written(context)
     return dg.MaterializeResult(
-        metadata={"features": len(rows), "vois": len(masks), "feature_identity": settings.feature_identity,
-                  "params": params.name,
+        metadata={**engine, "features": len(rows), "vois": len(masks), "feature_identity": settings.feature_identity,
+                  "params": params.name, "engine": settings.engine,
                   "voxels_by_ring": str({Ring(r).key: int(v) for r, v in zip(volumes.ring_mm, volumes.voxels)})},
         check_results=[voi_check, increase_check, checks.finite_features(rows),
                        checks.feature_count(rows, params.expected_feature_count(), statuses)],
     )
+
+
+def extract_patient_features(pipeline: PipelineResource, patient_id: str,
+                             masks: dict[float, sitk.Image] | None = None) -> tuple[pd.DataFrame, dict[tuple[str, float], str]]:
+    """Every VOI of the settings for one patient, extracted in one pass and stored (one features
+    partition per ring): the rows and each VOI's status. ``masks`` by ring (default: read from the
+    stored ring masks). The one extraction, in a run's process or inside a Slurm job."""
+    settings = pipeline.settings
+    warehouse = pipeline.warehouse()
+    with recorded(warehouse, patient_id, "features"):
+        if masks is None:
+            masks = {ring.mm: read_image(ring_path(pipeline, patient_id, ring)) for ring in settings.rings}
+        images = {s: read_image(sequence_path(pipeline, patient_id, s)) for s in settings.sequences}
+        result = extract_case_features(images, masks, settings.extraction_params)
+        rows = records.feature_rows(patient_id, result, settings.feature_identity)
+        for ring in settings.rings:
+            warehouse.write_partition("features", ring.warehouse_key(patient_id), rows[rows.ring_mm == ring.mm])
+    return rows, {(patient_id, s.ring_mm): s.status for s in result.statuses}
 
 
 def ring_specs(rings: RingPartitions) -> list[dg.AssetSpec]:
