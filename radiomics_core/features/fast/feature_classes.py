@@ -20,24 +20,32 @@ import types
 
 import numba
 import numpy as np
-from radiomics import getFeatureClasses, imageoperations
+import SimpleITK as sitk
+from radiomics import base, getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
 from radiomics.glcm import RadiomicsGLCM
+from radiomics.glszm import RadiomicsGLSZM
 from radiomics.shape import RadiomicsShape
 
 from radiomics_core.features.fast.glcm import FastGLCM
 from radiomics_core.features.fast.glrlm import FastGLRLM
+from radiomics_core.features.fast.glszm import FastGLSZM
 from radiomics_core.features.fast.shape_mesh import mesh_coefficients
-from radiomics_core.features.fast.voxel_matrices import DISCRETIZATION_SETTING, VoxelMatrices
-
+from radiomics_core.features.fast.voxel_matrices import (
+    DISCRETIZATION_SETTING,
+    VoxelMatrices,
+)
 
 
 class Discretization:
-    """The binned image, gray levels and Ng of one (image, mask) pair, computed on first use."""
+    """The binned image, gray levels and Ng of one (image, mask) pair, computed on first use.
+    ``voi_store``, when given, is kept by the caller for one VOI across image types (what depends
+    on the mask alone: the padded VOI's voxel indices)."""
 
-    def __init__(self) -> None:
+    def __init__(self, voi_store: dict | None = None) -> None:
         self._binned: tuple[np.ndarray, np.ndarray, int] | None = None
         self.padded_vois: dict = {}  # VoxelMatrices' store: one padded VOI per padding
+        self.voi_store = voi_store
 
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
@@ -45,8 +53,38 @@ class Discretization:
             # The levels present, sorted, as numpy.unique finds them; bin indices are small
             # non-negative integers, so counting beats unique's sort or hash.
             levels = np.flatnonzero(np.bincount(binned[mask]))
+            # Shared by the six classes, read-only so that none can edit another's input.
+            binned.setflags(write=False)
             self._binned = (binned, levels, int(np.max(levels)))
         return self._binned
+
+
+class VoiArray:
+    """A VOI's box of an image (or of its mask) as a numpy array, handed to the feature classes
+    in place of the SimpleITK crop they would convert with ``GetArrayFromImage`` (a copy per
+    class: six per VOI and image type). Read-only: the classes share it."""
+
+    def __init__(self, array: np.ndarray, spacing: tuple[float, ...]) -> None:
+        self.array = array
+        self.array.setflags(write=False)
+        self._spacing = tuple(spacing)
+
+    def GetSpacing(self) -> tuple[float, ...]:
+        return self._spacing
+
+    def GetSize(self) -> tuple[int, ...]:
+        return self.array.shape[::-1]
+
+
+class _ArraysOrImages:
+    """``SimpleITK`` as radiomics.base uses it, taking a ``VoiArray`` as its array."""
+
+    def __getattr__(self, name):
+        return getattr(sitk, name)
+
+    @staticmethod
+    def GetArrayFromImage(image):
+        return image.array if isinstance(image, VoiArray) else sitk.GetArrayFromImage(image)
 
 
 def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
@@ -110,16 +148,26 @@ class _SharedBinning:
             return super()._applyBinning(matrix)
         settings = {k: v for k, v in self.settings.items() if k != DISCRETIZATION_SETTING}
         binned, levels, ng = shared.of(matrix, self.maskArray, settings)
-        # Copies: first order writes NaN into its array, and no class may see another's edits.
         self.coefficients["grayLevels"] = levels.copy()
         self.coefficients["Ng"] = ng
-        return binned.copy()
+        return binned
 
 
 _PERCENTILES = (10, 25, 75, 90)
 
 
 class FastFirstOrder(RadiomicsFirstOrder):
+    def __init__(self, inputImage, inputMask, **kwargs):
+        if kwargs.get(DISCRETIZATION_SETTING) is None:
+            super().__init__(inputImage, inputMask, **kwargs)
+            return
+        # RadiomicsFirstOrder.__init__ without its copy of the image for binning: the shared
+        # binning only reads it.
+        super(RadiomicsFirstOrder, self).__init__(inputImage, inputMask, **kwargs)
+        self.pixelSpacing = inputImage.GetSpacing()
+        self.voxelArrayShift = kwargs.get("voxelArrayShift", 0)
+        self.discretizedImageArray = self._applyBinning(self.imageArray)
+
     def _percentile(self, q: int) -> np.ndarray:
         # PyRadiomics calls nanpercentile (a NaN scan, apply_along_axis, a partition) seven times;
         # a segment's voxel array is one row without NaN, where one percentile call over the four
@@ -172,8 +220,7 @@ def _voxel_matrices(method: types.FunctionType) -> types.FunctionType:
     gray levels and angles dropped, weighting, normalization) is PyRadiomics' code."""
 
     def _calculateMatrix(self, voxelCoordinates=None):
-        shared = self.settings.get(DISCRETIZATION_SETTING)
-        matrices = VoxelMatrices(shared.padded_vois if shared is not None else None)
+        matrices = VoxelMatrices.shared_by(self.settings)
         return _rebound(method, cMatrices=matrices)(self, voxelCoordinates)
 
     return _calculateMatrix
@@ -184,6 +231,18 @@ def _rebound(method: types.FunctionType, **replacements) -> types.FunctionType:
     same post-processing, only the replaced C functions differ."""
     namespace = {**sys.modules[method.__module__].__dict__, **replacements}
     return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
+def _rebound_base(method: types.FunctionType) -> types.FunctionType:
+    return _rebound(method, sitk=_ArraysOrImages())
+
+
+class _ArrayBase(base.RadiomicsFeaturesBase):
+    """PyRadiomics' base class reading ``VoiArray`` inputs without a copy. Placed after each
+    PyRadiomics class in the MRO, so their ``super().__init__`` calls land here."""
+
+    __init__ = _rebound_base(base.RadiomicsFeaturesBase.__init__)
+    _initSegmentBasedCalculation = _rebound_base(base.RadiomicsFeaturesBase._initSegmentBasedCalculation)
 
 
 class _MeshShape:
@@ -201,15 +260,18 @@ class FastShape(RadiomicsShape):
 @functools.cache
 def texture_classes() -> dict[str, type]:
     """Feature class by PyRadiomics name (without shape), each sharing one ``Discretization``."""
-    bases = {**getFeatureClasses(), "glcm": FastGLCM, "glrlm": FastGLRLM, "firstorder": FastFirstOrder}
+    bases = {**getFeatureClasses(), "glcm": FastGLCM, "glrlm": FastGLRLM, "glszm": FastGLSZM,
+             "firstorder": FastFirstOrder}
     classes = {}
-    for name, base in bases.items():
+    for name, feature_class in bases.items():
         if name.startswith("shape"):
             continue
         body = {}
         if name == "glcm":  # FastGLCM counts by level itself; other settings take PyRadiomics' path
             body["_pyradiomics_matrix"] = _voxel_matrices(RadiomicsGLCM._calculateMatrix)
-        elif name in ("glrlm", "glszm", "ngtdm", "gldm"):
-            body["_calculateMatrix"] = _voxel_matrices(base._calculateMatrix)
-        classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
+        elif name == "glszm":  # so does FastGLSZM
+            body["_pyradiomics_matrix"] = _voxel_matrices(RadiomicsGLSZM._calculateMatrix)
+        elif name in ("glrlm", "ngtdm", "gldm"):
+            body["_calculateMatrix"] = _voxel_matrices(feature_class._calculateMatrix)
+        classes[name] = type(f"Shared{feature_class.__name__}", (_SharedBinning, feature_class, _ArrayBase), body)
     return classes

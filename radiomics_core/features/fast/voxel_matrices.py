@@ -36,7 +36,7 @@ class PaddedVoi:
     """A VOI's binned image, 0 outside the mask, padded by ``pad`` voxels and flattened, with the
     flat indices of the VOI's voxels."""
 
-    def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int) -> None:
+    def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int, voxels: np.ndarray | None = None) -> None:
         self.box_shape = image.shape
         self.pad = pad
         self.shape = tuple(s + 2 * pad for s in image.shape)
@@ -44,7 +44,9 @@ class PaddedVoi:
         inner = padded[tuple(slice(pad, pad + s) for s in image.shape)]
         np.copyto(inner, image, where=mask, casting="unsafe")
         self.image = padded.ravel()
-        self.voxels = np.flatnonzero(self.image)  # ascending: the C loops' order
+        # Gray levels start at 1, so the non-zero voxels are the mask's: given by the caller
+        # when it has them from another image type of the same VOI. Ascending: the C loops' order.
+        self.voxels = np.flatnonzero(self.image) if voxels is None else voxels
 
     def offsets(self, angles: np.ndarray) -> np.ndarray:
         """Flat offsets of the (Na, 3) angles (z, y, x) in the padded array."""
@@ -213,14 +215,25 @@ class VoxelMatrices:
     2D arrays go to the C functions, which this module does not replace. ``store``, when given,
     keeps the padded VOI for the next call on the same (image, mask) pair."""
 
-    def __init__(self, store: dict | None = None) -> None:
+    def __init__(self, store: dict | None = None, voxel_store: dict | None = None) -> None:
         self.store = store
+        self.voxel_store = voxel_store
+
+    @classmethod
+    def shared_by(cls, settings: dict) -> VoxelMatrices:
+        """The instance for a feature class's settings: with its ``Discretization``'s stores."""
+        shared = settings.get(DISCRETIZATION_SETTING)
+        return cls() if shared is None else cls(shared.padded_vois, shared.voi_store)
 
     def _voi(self, image: np.ndarray, mask: np.ndarray, pad: int) -> PaddedVoi:
         if self.store is None:
             return PaddedVoi(image, mask, pad)
         if pad not in self.store:
-            self.store[pad] = PaddedVoi(image, mask, pad)
+            key = ("voxels", pad)
+            voxels = None if self.voxel_store is None else self.voxel_store.get(key)
+            self.store[pad] = PaddedVoi(image, mask, pad, voxels)
+            if self.voxel_store is not None:
+                self.voxel_store[key] = self.store[pad].voxels
         return self.store[pad]
 
     def glcm_by_level(self, image, mask, distances, levels, force2D, force2Ddimension) -> np.ndarray:
@@ -257,6 +270,12 @@ class VoxelMatrices:
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
         voi = self._voi(image, mask, int(np.max(distances)))
         return _gldm(voi.image, voi.voxels, voi.offsets(angles), Ng, int(alpha))
+
+    def glszm_zones(self, image, mask, force2D, force2Ddimension) -> tuple[np.ndarray, np.ndarray]:
+        """(gray level, size) of every zone, in the C function's order of discovery."""
+        angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
+        voi = self._voi(image, mask, 1)
+        return _glszm_zones(voi.image, voi.voxels, voi.offsets(angles))
 
     def calculate_glszm(self, image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
