@@ -330,7 +330,8 @@ def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, ima
     """``RadiomicsFeatureExtractor.computeFeatures`` with one discretization shared by the classes
     (``voi_store``: kept by the caller for this VOI across image types)."""
     classes = texture_classes()
-    settings = {**settings, DISCRETIZATION_SETTING: Discretization(voi_store)}
+    fuse = {"glcm", "gldm", "ngtdm"} <= set(extractor.enabledFeatures)
+    settings = {**settings, DISCRETIZATION_SETTING: Discretization(voi_store, fuse)}
     for class_name, feature_names in extractor.enabledFeatures.items():
         if class_name.startswith("shape"):
             continue

@@ -40,12 +40,14 @@ from radiomics_core.features.fast.voxel_matrices import (
 class Discretization:
     """The binned image, gray levels and Ng of one (image, mask) pair, computed on first use.
     ``voi_store``, when given, is kept by the caller for one VOI across image types (what depends
-    on the mask alone: the padded VOI's voxel indices)."""
+    on the mask alone: the padded VOI's voxel indices). ``fuse_neighbours``: GLCM, GLDM and NGTDM
+    are all enabled, so their matrices are counted in one pass (``VoxelMatrices``)."""
 
-    def __init__(self, voi_store: dict | None = None) -> None:
+    def __init__(self, voi_store: dict | None = None, fuse_neighbours: bool = False) -> None:
         self._binned: tuple[np.ndarray, np.ndarray, int] | None = None
         self.padded_vois: dict = {}  # VoxelMatrices' store: one padded VOI per padding
         self.voi_store = voi_store
+        self.fuse_neighbours = fuse_neighbours
 
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
@@ -185,6 +187,7 @@ class FastFirstOrder(RadiomicsFirstOrder):
             return super()._initCalculation(voxelCoordinates)
         # RadiomicsFirstOrder._initCalculation with the level counts by bincount, not numpy.unique.
         self.targetVoxelArray = self.imageArray[self.maskArray].astype("float").reshape((1, -1))
+        self._no_nan = not np.isnan(self.targetVoxelArray).any()
         counts = np.bincount(self.discretizedImageArray[self.maskArray])
         p_i = counts[counts > 0].reshape((1, -1))
         sum_bins = np.sum(p_i, 1, keepdims=True).astype("float")
@@ -231,6 +234,43 @@ def _rebound(method: types.FunctionType, **replacements) -> types.FunctionType:
     same post-processing, only the replaced C functions differ."""
     namespace = {**sys.modules[method.__module__].__dict__, **replacements}
     return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
+class _NoNanNumpy:
+    """numpy for a voxel array known to hold no NaN: its nan-functions are the plain ones, the
+    same reductions over the same values without the NaN scan and copy they make first."""
+
+    nanmean = staticmethod(np.mean)
+    nansum = staticmethod(np.sum)
+    nanmin = staticmethod(np.min)
+    nanmax = staticmethod(np.max)
+    nanstd = staticmethod(np.std)
+    nanmedian = staticmethod(np.median)
+    nanpercentile = staticmethod(np.percentile)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def _without_nan_scans(name: str) -> types.FunctionType:
+    """PyRadiomics' first-order getter ``name``, calling the plain reductions when the VOI's
+    voxel array has no NaN (a segment of a finite image: always, in extraction)."""
+    original = getattr(RadiomicsFirstOrder, name)
+    plain = _rebound(original, numpy=_NoNanNumpy())
+
+    def get(self):
+        return plain(self) if self._no_nan else original(self)
+
+    # Its attributes too: PyRadiomics marks deprecated features (StandardDeviation) on the function.
+    return functools.update_wrapper(get, original)
+
+
+FastFirstOrder._no_nan = False
+for _name in dir(RadiomicsFirstOrder):
+    # RobustMeanAbsoluteDeviation sets voxels to NaN itself and needs nanmean.
+    if (_name.startswith("get") and _name.endswith("FeatureValue") and _name not in FastFirstOrder.__dict__
+            and _name != "getRobustMeanAbsoluteDeviationFeatureValue"):
+        setattr(FastFirstOrder, _name, _without_nan_scans(_name))
 
 
 def _rebound_base(method: types.FunctionType) -> types.FunctionType:

@@ -32,7 +32,8 @@ class FastGLSZM(RadiomicsGLSZM):
             self._zone_sizes = None
             return self._pyradiomics_matrix(voxelCoordinates)
         matrices = VoxelMatrices.shared_by(self.settings)
-        levels, sizes = matrices.glszm_zones(self.imageArray, self.maskArray, self.settings.get("force2D", False),
+        levels, sizes = matrices.glszm_zones(self.imageArray, self.maskArray, int(self.coefficients["Ng"]),
+                                             self.settings.get("force2D", False),
                                              self.settings.get("force2Ddimension", 0))
         gray_levels = self.coefficients["grayLevels"]
         present = numpy.flatnonzero(numpy.bincount(sizes))
