@@ -71,6 +71,14 @@ class VoiArray:
         self.array.setflags(write=False)
         self._spacing = tuple(spacing)
 
+    def label_mask(self, label: int) -> np.ndarray:
+        """The boolean (array == label), read-only, computed once."""
+        cache = self.__dict__.setdefault("_label_masks", {})
+        if label not in cache:
+            cache[label] = self.array == label
+            cache[label].setflags(write=False)
+        return cache[label]
+
     def GetSpacing(self) -> tuple[float, ...]:
         return self._spacing
 
@@ -159,6 +167,8 @@ _PERCENTILES = (10, 25, 75, 90)
 
 
 class FastFirstOrder(RadiomicsFirstOrder):
+    _no_nan = False  # set per VOI by _initCalculation
+
     def __init__(self, inputImage, inputMask, **kwargs):
         if kwargs.get(DISCRETIZATION_SETTING) is None:
             super().__init__(inputImage, inputMask, **kwargs)
@@ -203,10 +213,11 @@ class FastFirstOrder(RadiomicsFirstOrder):
     def getInterquartileRangeFeatureValue(self):
         return self._percentile(75) - self._percentile(25)
 
-    @staticmethod
-    def _moment(a, moment=1):
-        # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power.
-        centered = a - np.nanmean(a, 1, keepdims=True)
+    def _moment(self, a, moment=1):
+        # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power,
+        # and with numpy.mean for the voxel array without NaN (see _without_nan_scans).
+        mean = np.mean if self._no_nan and a is self.targetVoxelArray else np.nanmean
+        centered = a - mean(a, 1, keepdims=True)
         power = centered * centered
         if moment == 3:
             power = power * centered
@@ -214,7 +225,7 @@ class FastFirstOrder(RadiomicsFirstOrder):
             power = power * power
         elif moment != 2:
             return RadiomicsFirstOrder._moment(a, moment)
-        return np.nanmean(power, 1)
+        return mean(power, 1)
 
 
 def _voxel_matrices(method: types.FunctionType) -> types.FunctionType:
@@ -265,7 +276,6 @@ def _without_nan_scans(name: str) -> types.FunctionType:
     return functools.update_wrapper(get, original)
 
 
-FastFirstOrder._no_nan = False
 for _name in dir(RadiomicsFirstOrder):
     # RobustMeanAbsoluteDeviation sets voxels to NaN itself and needs nanmean.
     if (_name.startswith("get") and _name.endswith("FeatureValue") and _name not in FastFirstOrder.__dict__
@@ -282,7 +292,14 @@ class _ArrayBase(base.RadiomicsFeaturesBase):
     PyRadiomics class in the MRO, so their ``super().__init__`` calls land here."""
 
     __init__ = _rebound_base(base.RadiomicsFeaturesBase.__init__)
-    _initSegmentBasedCalculation = _rebound_base(base.RadiomicsFeaturesBase._initSegmentBasedCalculation)
+    _pyradiomics_segment = _rebound_base(base.RadiomicsFeaturesBase._initSegmentBasedCalculation)
+
+    def _initSegmentBasedCalculation(self):
+        if not isinstance(self.inputMask, VoiArray):
+            return self._pyradiomics_segment()
+        # PyRadiomics' (mask == label), made once per VOI for all its classes and image types.
+        self.maskArray = self.inputMask.label_mask(self.label)
+        return None
 
 
 class _MeshShape:
