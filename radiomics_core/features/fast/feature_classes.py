@@ -6,10 +6,14 @@ first order, GLCM, GLRLM, GLSZM, GLDM and NGTDM bin the same pixels six times pe
 type. Given a ``Discretization`` in their settings, the first class to bin stores the result and
 the others reuse it (with the padded VOI the matrix kernels share); ``Discretization`` must be
 new for every (image, mask) pair. Each class is PyRadiomics' own, subclassed: its texture
-matrix is counted over the VOI's voxels (``voxel_matrices``), GLCM and GLRLM features come from
-one pass per angle (``fast_glcm``, ``fast_glrlm``), shape's mesh diameters from convex hulls
-(``shape_mesh``), first order's percentiles from one partition and its moments without
-``numpy.power``. Everything else, and every setting these do not cover, is PyRadiomics' code.
+matrix is counted over the VOI's voxels (``voxel_matrices``; GLCM, GLDM and NGTDM in one visit
+of the neighbours), GLCM and GLRLM features come from one pass per angle (``glcm``, ``glrlm``),
+GLSZM's matrix holds only the zone sizes present (``glszm``), shape's mesh diameters come from
+convex hulls (``shape_mesh``), first order's percentiles from one partition, its moments without
+``numpy.power`` and its reductions without NaN scans on a voxel array without NaN. Extraction
+hands the classes ``VoiArray`` boxes (numpy views of the filtered image, read-only) instead of
+SimpleITK crops that each class would copy into arrays again. Everything else, and every setting
+these do not cover, is PyRadiomics' code.
 """
 
 from __future__ import annotations
