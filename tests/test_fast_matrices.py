@@ -144,6 +144,55 @@ def test_glcm_by_level_is_calculate_glcm_without_the_absent_levels():
         np.testing.assert_array_equal(got, expected[0][0][np.ix_(present - 1, present - 1)])
 
 
+@pytest.mark.parametrize("force2d", [False, True])
+def test_glcm_gldm_and_ngtdm_counted_in_one_pass_equal_pyradiomics_c(force2d):
+    checked = 0
+    for image, mask, levels in random_volumes(4, 40):
+        present = np.unique(image[mask])
+        ng = int(present[-1])
+        for distances in ([1], [1, 2]):
+            distances = np.array(distances)
+            expected = c_or_none(cMatrices.calculate_glcm, image, mask, distances, ng, force2d, 0)
+            if expected is None:
+                continue
+            for alpha in (0, 1):
+                fused = VoxelMatrices({}, {}, fuse_alpha=alpha)  # GLDM and NGTDM counted by GLCM's call
+                glcm = fused.glcm_by_level(image, mask, distances, present, force2d, 0)
+                np.testing.assert_array_equal(glcm, expected[0][0][np.ix_(present - 1, present - 1)])
+                assert any(isinstance(key, tuple) and key[0] == "gldm" for key in fused.store)
+                np.testing.assert_array_equal(fused.calculate_gldm(image, mask, distances, ng, alpha, force2d, 0),
+                                              cMatrices.calculate_gldm(image, mask, distances, ng, alpha, force2d, 0))
+                np.testing.assert_array_equal(fused.calculate_ngtdm(image, mask, distances, ng, force2d, 0),
+                                              cMatrices.calculate_ngtdm(image, mask, distances, ng, force2d, 0))
+                checked += 1
+    assert checked > 40
+
+
+def test_glszm_of_the_present_zone_sizes_is_pyradiomics_matrix_after_its_deletions():
+    from radiomics.glszm import RadiomicsGLSZM
+
+    from radiomics_core.features.fast.feature_classes import texture_classes
+
+    checked = 0
+    for image, mask, _ in random_volumes(5, 30):
+        if mask.sum() < 2 or min(image.shape) < 2:
+            continue
+        values = sitk.GetImageFromArray(image.astype(np.float32) * 0.1)
+        labels = sitk.GetImageFromArray(mask.astype(np.uint8))
+        ours = texture_classes()["glszm"](values, labels, binWidth=0.1)
+        theirs = RadiomicsGLSZM(values, labels, binWidth=0.1)
+        ours.enableAllFeatures()
+        theirs.enableAllFeatures()
+        got, expected = ours.execute(), theirs.execute()
+        np.testing.assert_array_equal(ours.P_glszm, theirs.P_glszm)
+        for name in ("ps", "pg", "ivector", "jvector", "Nz", "Np"):
+            np.testing.assert_array_equal(ours.coefficients[name], theirs.coefficients[name])
+        # Same arrays; numpy sums PyRadiomics' (non-contiguous, after numpy.delete) in another order.
+        assert {k: float(v) for k, v in got.items()} == pytest.approx({k: float(v) for k, v in expected.items()}, rel=1e-12)
+        checked += 1
+    assert checked > 10
+
+
 def test_settings_we_did_not_rewrite_match_pyradiomics_and_are_logged(tmp_path, caplog):
     """GLCM/GLRLM weighting goes through PyRadiomics' own post-processing, with a log line."""
     from tests.builders import small_case_volumes

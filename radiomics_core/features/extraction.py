@@ -17,9 +17,9 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import radiomics
@@ -27,8 +27,14 @@ import SimpleITK as sitk
 import yaml
 from radiomics import featureextractor, imageoperations
 
-from radiomics_core.features.fast.feature_classes import DISCRETIZATION_SETTING, Discretization, FastShape, texture_classes
 from radiomics_core.cohorts.validation import GeometryTolerance, geometry_differences
+from radiomics_core.features.fast.feature_classes import (
+    DISCRETIZATION_SETTING,
+    Discretization,
+    FastShape,
+    VoiArray,
+    texture_classes,
+)
 from radiomics_core.files.presets import is_file_source, read_source
 
 SHAPE_SEQUENCE = "mask"
@@ -52,7 +58,7 @@ class ExtractionParams:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @classmethod
-    def load(cls, source: str | Path) -> "ExtractionParams":
+    def load(cls, source: str | Path) -> ExtractionParams:
         """A shipped parameter set by name ('default', 'demo') or a user's YAML file, checked
         against PyRadiomics' own parameter schema (a misspelled key is an error naming it)."""
         text, where = read_source(source, "radiomics_core.features.params", "parameter set", PARAMS_PRESETS)
@@ -74,6 +80,12 @@ class ExtractionParams:
 
     def extractor(self) -> featureextractor.RadiomicsFeatureExtractor:
         return featureextractor.RadiomicsFeatureExtractor(self.content)
+
+    def shared_extractor(self) -> featureextractor.RadiomicsFeatureExtractor:
+        """One extractor per parameter set and process, for reading only (its settings, enabled
+        image types and features): building one validates the parameters with pykwalify again,
+        ~0.5 s, which every patient would pay."""
+        return _shared_extractor(self.hash, json.dumps(self.content, sort_keys=True, default=str))
 
     def expected_feature_count(self) -> int:
         """How many features one VOI of one sequence yields (shape excluded)."""
@@ -99,6 +111,11 @@ def schema_problem(content: dict) -> str | None:
     finally:
         quiet.level = level
     return None
+
+
+@functools.cache
+def _shared_extractor(params_hash: str, content_json: str) -> featureextractor.RadiomicsFeatureExtractor:
+    return featureextractor.RadiomicsFeatureExtractor(json.loads(content_json))
 
 
 @functools.cache
@@ -192,7 +209,7 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
                           params: ExtractionParams,
                           on_progress: Callable[[str], None] | None = None) -> CaseFeatures:
     """Features of every VOI (key: ring in mm, 0 = VOI_T) on every sequence."""
-    extractor = params.extractor()
+    extractor = params.shared_extractor()
     settings = dict(extractor.settings)
     if settings.get("normalize"):
         # PyRadiomics normalizes the whole image before cropping; so do we.
@@ -233,15 +250,24 @@ def extract_case_features(images: dict[str, sitk.Image], vois: dict[float, sitk.
     # (x, y, z) low and high (inclusive) corners of all boxes: where filtered values are read.
     corners = np.array(list(boxes.values()))
     extent = (corners[:, 0::2].min(axis=0), corners[:, 1::2].max(axis=0))
+    # PyRadiomics' cropToTumorMask (padDistance 0) as numpy boxes: each VOI's mask is cut once,
+    # each filtered image is read once, and the classes get arrays instead of SimpleITK crops.
+    spacing = reference.GetSpacing()
+    box_slices = {ring: tuple(slice(int(box[2 * axis]), int(box[2 * axis + 1]) + 1) for axis in (2, 1, 0))
+                  for ring, box in boxes.items()}
+    masks = {ring: VoiArray(sitk.GetArrayFromImage(vois[ring])[cut], spacing) for ring, cut in box_slices.items()}
+    voi_stores: dict[float, dict] = {ring: {} for ring in boxes}
     for sequence, image in images.items():
         if on_progress:
             on_progress(sequence)
         for image_type, custom in extractor.enabledImagetypes.items():
             args = {**settings, **custom}
             for filtered, type_name, kwargs in _filtered_images(image, filter_mask, image_type, args, extent):
-                for ring, box in boxes.items():
-                    cropped, mask = imageoperations.cropToTumorMask(filtered, vois[ring], box)
-                    for name, value in _texture_features(extractor, cropped, mask, type_name, kwargs):
+                array = sitk.GetArrayViewFromImage(filtered)
+                for ring, cut in box_slices.items():
+                    cropped = VoiArray(np.ascontiguousarray(array[cut]), filtered.GetSpacing())
+                    for name, value in _texture_features(extractor, cropped, masks[ring], type_name, kwargs,
+                                                         voi_stores[ring]):
                         rows.append(FeatureRow(ring, sequence, name, float(value)))
     return CaseFeatures(rows, statuses, params.hash)
 
@@ -304,11 +330,13 @@ def _shape_features(extractor: featureextractor.RadiomicsFeatureExtractor, image
         yield f"original_shape_{name}", value
 
 
-def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image,
-                      image_type: str, settings: dict):
-    """``RadiomicsFeatureExtractor.computeFeatures`` with one discretization shared by the classes."""
+def _texture_features(extractor: featureextractor.RadiomicsFeatureExtractor, image: VoiArray, mask: VoiArray,
+                      image_type: str, settings: dict, voi_store: dict):
+    """``RadiomicsFeatureExtractor.computeFeatures`` with one discretization shared by the classes
+    (``voi_store``: kept by the caller for this VOI across image types)."""
     classes = texture_classes()
-    settings = {**settings, DISCRETIZATION_SETTING: Discretization()}
+    fuse = {"glcm", "gldm", "ngtdm"} <= set(extractor.enabledFeatures)
+    settings = {**settings, DISCRETIZATION_SETTING: Discretization(voi_store, fuse)}
     for class_name, feature_names in extractor.enabledFeatures.items():
         if class_name.startswith("shape"):
             continue

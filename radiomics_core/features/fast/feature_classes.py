@@ -6,10 +6,14 @@ first order, GLCM, GLRLM, GLSZM, GLDM and NGTDM bin the same pixels six times pe
 type. Given a ``Discretization`` in their settings, the first class to bin stores the result and
 the others reuse it (with the padded VOI the matrix kernels share); ``Discretization`` must be
 new for every (image, mask) pair. Each class is PyRadiomics' own, subclassed: its texture
-matrix is counted over the VOI's voxels (``voxel_matrices``), GLCM and GLRLM features come from
-one pass per angle (``fast_glcm``, ``fast_glrlm``), shape's mesh diameters from convex hulls
-(``shape_mesh``), first order's percentiles from one partition and its moments without
-``numpy.power``. Everything else, and every setting these do not cover, is PyRadiomics' code.
+matrix is counted over the VOI's voxels (``voxel_matrices``; GLCM, GLDM and NGTDM in one visit
+of the neighbours), GLCM and GLRLM features come from one pass per angle (``glcm``, ``glrlm``),
+GLSZM's matrix holds only the zone sizes present (``glszm``), shape's mesh diameters come from
+convex hulls (``shape_mesh``), first order's percentiles from one partition, its moments without
+``numpy.power`` and its reductions without NaN scans on a voxel array without NaN. Extraction
+hands the classes ``VoiArray`` boxes (numpy views of the filtered image, read-only) instead of
+SimpleITK crops that each class would copy into arrays again. Everything else, and every setting
+these do not cover, is PyRadiomics' code.
 """
 
 from __future__ import annotations
@@ -20,24 +24,34 @@ import types
 
 import numba
 import numpy as np
-from radiomics import getFeatureClasses, imageoperations
+import SimpleITK as sitk
+from radiomics import base, getFeatureClasses, imageoperations
 from radiomics.firstorder import RadiomicsFirstOrder
 from radiomics.glcm import RadiomicsGLCM
+from radiomics.glszm import RadiomicsGLSZM
 from radiomics.shape import RadiomicsShape
 
 from radiomics_core.features.fast.glcm import FastGLCM
 from radiomics_core.features.fast.glrlm import FastGLRLM
+from radiomics_core.features.fast.glszm import FastGLSZM
 from radiomics_core.features.fast.shape_mesh import mesh_coefficients
-from radiomics_core.features.fast.voxel_matrices import DISCRETIZATION_SETTING, VoxelMatrices
-
+from radiomics_core.features.fast.voxel_matrices import (
+    DISCRETIZATION_SETTING,
+    VoxelMatrices,
+)
 
 
 class Discretization:
-    """The binned image, gray levels and Ng of one (image, mask) pair, computed on first use."""
+    """The binned image, gray levels and Ng of one (image, mask) pair, computed on first use.
+    ``voi_store``, when given, is kept by the caller for one VOI across image types (what depends
+    on the mask alone: the padded VOI's voxel indices). ``fuse_neighbours``: GLCM, GLDM and NGTDM
+    are all enabled, so their matrices are counted in one pass (``VoxelMatrices``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, voi_store: dict | None = None, fuse_neighbours: bool = False) -> None:
         self._binned: tuple[np.ndarray, np.ndarray, int] | None = None
         self.padded_vois: dict = {}  # VoxelMatrices' store: one padded VOI per padding
+        self.voi_store = voi_store
+        self.fuse_neighbours = fuse_neighbours
 
     def of(self, matrix: np.ndarray, mask: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
         if self._binned is None:
@@ -45,8 +59,46 @@ class Discretization:
             # The levels present, sorted, as numpy.unique finds them; bin indices are small
             # non-negative integers, so counting beats unique's sort or hash.
             levels = np.flatnonzero(np.bincount(binned[mask]))
+            # Shared by the six classes, read-only so that none can edit another's input.
+            binned.setflags(write=False)
             self._binned = (binned, levels, int(np.max(levels)))
         return self._binned
+
+
+class VoiArray:
+    """A VOI's box of an image (or of its mask) as a numpy array, handed to the feature classes
+    in place of the SimpleITK crop they would convert with ``GetArrayFromImage`` (a copy per
+    class: six per VOI and image type). Read-only: the classes share it."""
+
+    def __init__(self, array: np.ndarray, spacing: tuple[float, ...]) -> None:
+        self.array = array
+        self.array.setflags(write=False)
+        self._spacing = tuple(spacing)
+
+    def label_mask(self, label: int) -> np.ndarray:
+        """The boolean (array == label), read-only, computed once."""
+        cache = self.__dict__.setdefault("_label_masks", {})
+        if label not in cache:
+            cache[label] = self.array == label
+            cache[label].setflags(write=False)
+        return cache[label]
+
+    def GetSpacing(self) -> tuple[float, ...]:
+        return self._spacing
+
+    def GetSize(self) -> tuple[int, ...]:
+        return self.array.shape[::-1]
+
+
+class _ArraysOrImages:
+    """``SimpleITK`` as radiomics.base uses it, taking a ``VoiArray`` as its array."""
+
+    def __getattr__(self, name):
+        return getattr(sitk, name)
+
+    @staticmethod
+    def GetArrayFromImage(image):
+        return image.array if isinstance(image, VoiArray) else sitk.GetArrayFromImage(image)
 
 
 def _binned_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
@@ -110,16 +162,28 @@ class _SharedBinning:
             return super()._applyBinning(matrix)
         settings = {k: v for k, v in self.settings.items() if k != DISCRETIZATION_SETTING}
         binned, levels, ng = shared.of(matrix, self.maskArray, settings)
-        # Copies: first order writes NaN into its array, and no class may see another's edits.
         self.coefficients["grayLevels"] = levels.copy()
         self.coefficients["Ng"] = ng
-        return binned.copy()
+        return binned
 
 
 _PERCENTILES = (10, 25, 75, 90)
 
 
 class FastFirstOrder(RadiomicsFirstOrder):
+    _no_nan = False  # set per VOI by _initCalculation
+
+    def __init__(self, inputImage, inputMask, **kwargs):
+        if kwargs.get(DISCRETIZATION_SETTING) is None:
+            super().__init__(inputImage, inputMask, **kwargs)
+            return
+        # RadiomicsFirstOrder.__init__ without its copy of the image for binning: the shared
+        # binning only reads it.
+        super(RadiomicsFirstOrder, self).__init__(inputImage, inputMask, **kwargs)
+        self.pixelSpacing = inputImage.GetSpacing()
+        self.voxelArrayShift = kwargs.get("voxelArrayShift", 0)
+        self.discretizedImageArray = self._applyBinning(self.imageArray)
+
     def _percentile(self, q: int) -> np.ndarray:
         # PyRadiomics calls nanpercentile (a NaN scan, apply_along_axis, a partition) seven times;
         # a segment's voxel array is one row without NaN, where one percentile call over the four
@@ -137,6 +201,7 @@ class FastFirstOrder(RadiomicsFirstOrder):
             return super()._initCalculation(voxelCoordinates)
         # RadiomicsFirstOrder._initCalculation with the level counts by bincount, not numpy.unique.
         self.targetVoxelArray = self.imageArray[self.maskArray].astype("float").reshape((1, -1))
+        self._no_nan = not np.isnan(self.targetVoxelArray).any()
         counts = np.bincount(self.discretizedImageArray[self.maskArray])
         p_i = counts[counts > 0].reshape((1, -1))
         sum_bins = np.sum(p_i, 1, keepdims=True).astype("float")
@@ -152,10 +217,11 @@ class FastFirstOrder(RadiomicsFirstOrder):
     def getInterquartileRangeFeatureValue(self):
         return self._percentile(75) - self._percentile(25)
 
-    @staticmethod
-    def _moment(a, moment=1):
-        # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power.
-        centered = a - np.nanmean(a, 1, keepdims=True)
+    def _moment(self, a, moment=1):
+        # RadiomicsFirstOrder._moment (skewness: 2 and 3, kurtosis: 2 and 4) without numpy.power,
+        # and with numpy.mean for the voxel array without NaN (see _without_nan_scans).
+        mean = np.mean if self._no_nan and a is self.targetVoxelArray else np.nanmean
+        centered = a - mean(a, 1, keepdims=True)
         power = centered * centered
         if moment == 3:
             power = power * centered
@@ -163,7 +229,7 @@ class FastFirstOrder(RadiomicsFirstOrder):
             power = power * power
         elif moment != 2:
             return RadiomicsFirstOrder._moment(a, moment)
-        return np.nanmean(power, 1)
+        return mean(power, 1)
 
 
 def _voxel_matrices(method: types.FunctionType) -> types.FunctionType:
@@ -172,8 +238,7 @@ def _voxel_matrices(method: types.FunctionType) -> types.FunctionType:
     gray levels and angles dropped, weighting, normalization) is PyRadiomics' code."""
 
     def _calculateMatrix(self, voxelCoordinates=None):
-        shared = self.settings.get(DISCRETIZATION_SETTING)
-        matrices = VoxelMatrices(shared.padded_vois if shared is not None else None)
+        matrices = VoxelMatrices.shared_by(self.settings)
         return _rebound(method, cMatrices=matrices)(self, voxelCoordinates)
 
     return _calculateMatrix
@@ -184,6 +249,61 @@ def _rebound(method: types.FunctionType, **replacements) -> types.FunctionType:
     same post-processing, only the replaced C functions differ."""
     namespace = {**sys.modules[method.__module__].__dict__, **replacements}
     return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
+class _NoNanNumpy:
+    """numpy for a voxel array known to hold no NaN: its nan-functions are the plain ones, the
+    same reductions over the same values without the NaN scan and copy they make first."""
+
+    nanmean = staticmethod(np.mean)
+    nansum = staticmethod(np.sum)
+    nanmin = staticmethod(np.min)
+    nanmax = staticmethod(np.max)
+    nanstd = staticmethod(np.std)
+    nanmedian = staticmethod(np.median)
+    nanpercentile = staticmethod(np.percentile)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def _without_nan_scans(name: str) -> types.FunctionType:
+    """PyRadiomics' first-order getter ``name``, calling the plain reductions when the VOI's
+    voxel array has no NaN (a segment of a finite image: always, in extraction)."""
+    original = getattr(RadiomicsFirstOrder, name)
+    plain = _rebound(original, numpy=_NoNanNumpy())
+
+    def get(self):
+        return plain(self) if self._no_nan else original(self)
+
+    # Its attributes too: PyRadiomics marks deprecated features (StandardDeviation) on the function.
+    return functools.update_wrapper(get, original)
+
+
+for _name in dir(RadiomicsFirstOrder):
+    # RobustMeanAbsoluteDeviation sets voxels to NaN itself and needs nanmean.
+    if (_name.startswith("get") and _name.endswith("FeatureValue") and _name not in FastFirstOrder.__dict__
+            and _name != "getRobustMeanAbsoluteDeviationFeatureValue"):
+        setattr(FastFirstOrder, _name, _without_nan_scans(_name))
+
+
+def _rebound_base(method: types.FunctionType) -> types.FunctionType:
+    return _rebound(method, sitk=_ArraysOrImages())
+
+
+class _ArrayBase(base.RadiomicsFeaturesBase):
+    """PyRadiomics' base class reading ``VoiArray`` inputs without a copy. Placed after each
+    PyRadiomics class in the MRO, so their ``super().__init__`` calls land here."""
+
+    __init__ = _rebound_base(base.RadiomicsFeaturesBase.__init__)
+    _pyradiomics_segment = _rebound_base(base.RadiomicsFeaturesBase._initSegmentBasedCalculation)
+
+    def _initSegmentBasedCalculation(self):
+        if not isinstance(self.inputMask, VoiArray):
+            return self._pyradiomics_segment()
+        # PyRadiomics' (mask == label), made once per VOI for all its classes and image types.
+        self.maskArray = self.inputMask.label_mask(self.label)
+        return None
 
 
 class _MeshShape:
@@ -201,15 +321,18 @@ class FastShape(RadiomicsShape):
 @functools.cache
 def texture_classes() -> dict[str, type]:
     """Feature class by PyRadiomics name (without shape), each sharing one ``Discretization``."""
-    bases = {**getFeatureClasses(), "glcm": FastGLCM, "glrlm": FastGLRLM, "firstorder": FastFirstOrder}
+    bases = {**getFeatureClasses(), "glcm": FastGLCM, "glrlm": FastGLRLM, "glszm": FastGLSZM,
+             "firstorder": FastFirstOrder}
     classes = {}
-    for name, base in bases.items():
+    for name, feature_class in bases.items():
         if name.startswith("shape"):
             continue
         body = {}
         if name == "glcm":  # FastGLCM counts by level itself; other settings take PyRadiomics' path
             body["_pyradiomics_matrix"] = _voxel_matrices(RadiomicsGLCM._calculateMatrix)
-        elif name in ("glrlm", "glszm", "ngtdm", "gldm"):
-            body["_calculateMatrix"] = _voxel_matrices(base._calculateMatrix)
-        classes[name] = type(f"Shared{base.__name__}", (_SharedBinning, base), body)
+        elif name == "glszm":  # so does FastGLSZM
+            body["_pyradiomics_matrix"] = _voxel_matrices(RadiomicsGLSZM._calculateMatrix)
+        elif name in ("glrlm", "ngtdm", "gldm"):
+            body["_calculateMatrix"] = _voxel_matrices(feature_class._calculateMatrix)
+        classes[name] = type(f"Shared{feature_class.__name__}", (_SharedBinning, feature_class, _ArrayBase), body)
     return classes

@@ -24,7 +24,10 @@ import numba
 import numpy
 from radiomics.glcm import RadiomicsGLCM
 
-from radiomics_core.features.fast.voxel_matrices import DISCRETIZATION_SETTING, VoxelMatrices, log_fallback
+from radiomics_core.features.fast.voxel_matrices import (
+    VoxelMatrices,
+    log_fallback,
+)
 
 # Per-angle values, in this order, of the features computed by _angle_features.
 _FEATURES = ("Autocorrelation", "ClusterProminence", "ClusterShade", "ClusterTendency", "Contrast", "Correlation",
@@ -139,8 +142,7 @@ class FastGLCM(RadiomicsGLCM):
             return self._pyradiomics_matrix(voxelCoordinates)
         # RadiomicsGLCM._calculateMatrix with the counts made per present gray level, so there is
         # nothing to delete: symmetrize, drop empty angles, normalize per angle, as there.
-        shared = self.settings.get(DISCRETIZATION_SETTING)
-        matrices = VoxelMatrices(shared.padded_vois if shared is not None else None)
+        matrices = VoxelMatrices.shared_by(self.settings)
         counts = matrices.glcm_by_level(self.imageArray, self.maskArray, numpy.array(self.settings.get("distances", [1])),
                                         self.coefficients["grayLevels"], self.settings.get("force2D", False),
                                         self.settings.get("force2Ddimension", 0))

@@ -304,8 +304,7 @@ def _max_in_planes(vertices, hull, starts, spacing):
         for s in range(starts[p], starts[p + 1]):
             for t in range(s + 1, starts[p + 1]):
                 distance = _squared_distance(vertices[hull[s]], vertices[hull[t]], spacing)
-                if distance > best:
-                    best = distance
+                best = max(best, distance)
     return best
 
 
@@ -315,8 +314,7 @@ def _max_pairs(vertices, candidates, spacing):
     for s in range(candidates.size):
         for t in range(s + 1, candidates.size):
             distance = _squared_distance(vertices[candidates[s]], vertices[candidates[t]], spacing)
-            if distance > best:
-                best = distance
+            best = max(best, distance)
     return best
 
 

@@ -36,15 +36,21 @@ class PaddedVoi:
     """A VOI's binned image, 0 outside the mask, padded by ``pad`` voxels and flattened, with the
     flat indices of the VOI's voxels."""
 
-    def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int) -> None:
+    def __init__(self, image: np.ndarray, mask: np.ndarray, pad: int, voxels: np.ndarray | None = None,
+                 ng: int | None = None) -> None:
         self.box_shape = image.shape
         self.pad = pad
         self.shape = tuple(s + 2 * pad for s in image.shape)
-        padded = np.zeros(self.shape, np.int32)
+        # 16-bit levels when they fit (Ng is a few hundred at most with PyRadiomics' bin counts):
+        # the kernels' reads at neighbour offsets stay in cache twice as often as with 32 bits.
+        ng = int(image.max()) if ng is None else ng
+        padded = np.zeros(self.shape, np.uint16 if ng < 2 ** 16 else np.int32)
         inner = padded[tuple(slice(pad, pad + s) for s in image.shape)]
         np.copyto(inner, image, where=mask, casting="unsafe")
         self.image = padded.ravel()
-        self.voxels = np.flatnonzero(self.image)  # ascending: the C loops' order
+        # Gray levels start at 1, so the non-zero voxels are the mask's: given by the caller
+        # when it has them from another image type of the same VOI. Ascending: the C loops' order.
+        self.voxels = np.flatnonzero(self.image) if voxels is None else voxels
 
     def offsets(self, angles: np.ndarray) -> np.ndarray:
         """Flat offsets of the (Na, 3) angles (z, y, x) in the padded array."""
@@ -89,6 +95,43 @@ def _glcm_compact(image, voxels, offsets, index, n):
 
 
 @_jit
+def _neighbour_matrices(image, voxels, offsets, index, n, ng, alpha):
+    """``_glcm_compact``, ``_gldm`` and ``_ngtdm`` in one visit of each voxel's neighbours:
+    ``offsets`` are GLCM's one-way angles, and GLDM's and NGTDM's two-way angles are these and
+    their opposites. Each matrix gets exactly the separate kernels' numbers: counts are integers,
+    and NGTDM's neighbour sum is a sum of small integers in a float (exact in any order); its
+    per-level sums of differences accumulate in the same voxel order."""
+    na = offsets.size
+    glcm = np.zeros((n + 1, n + 1, na))
+    gldm = np.zeros((1, ng, 4 * na + 1))  # _gldm's shape: 2 x its 2 na angles + 1
+    ngtdm = np.zeros((1, ng, 3))
+    for g in range(ng):
+        ngtdm[0, g, 2] = g + 1
+    for i in voxels:
+        gi = image[i]
+        row = index[gi]
+        count = 0.0
+        total = 0.0
+        dependent = 0
+        for a in range(na):
+            up = image[i + offsets[a]]
+            down = image[i - offsets[a]]
+            glcm[row, index[up], a] += 1
+            count += (up != 0) + (down != 0)
+            total += np.int64(up) + np.int64(down)
+            if alpha == 0:
+                dependent += (up == gi) + (down == gi)
+            else:
+                dependent += ((up != 0) & (abs(np.int64(gi) - np.int64(up)) <= alpha)) + (
+                    (down != 0) & (abs(np.int64(gi) - np.int64(down)) <= alpha))
+        diff = 0.0 if count == 0 else abs(gi - total / count)
+        gldm[0, gi - 1, dependent] += 1
+        ngtdm[0, gi - 1, 0] += 1
+        ngtdm[0, gi - 1, 1] += diff
+    return glcm[:n, :n], gldm, ngtdm
+
+
+@_jit
 def _ngtdm(image, voxels, offsets, ng):
     ngtdm = np.zeros((1, ng, 3))
     for g in range(ng):
@@ -119,7 +162,7 @@ def _gldm(image, voxels, offsets, ng, alpha):
             if alpha == 0:
                 dependent += gj == gi
             else:
-                dependent += (gj != 0) & (abs(gi - gj) <= alpha)
+                dependent += (gj != 0) & (abs(np.int64(gi) - np.int64(gj)) <= alpha)
         gldm[0, gi - 1, dependent] += 1
     return gldm
 
@@ -213,40 +256,73 @@ class VoxelMatrices:
     2D arrays go to the C functions, which this module does not replace. ``store``, when given,
     keeps the padded VOI for the next call on the same (image, mask) pair."""
 
-    def __init__(self, store: dict | None = None) -> None:
+    def __init__(self, store: dict | None = None, voxel_store: dict | None = None,
+                 fuse_alpha: float | None = None) -> None:
         self.store = store
+        self.voxel_store = voxel_store
+        # Not None: GLDM (with this alpha) and NGTDM will be asked for on the same (image, mask)
+        # pair and settings, so GLCM's call counts them too (``_neighbour_matrices``) and leaves
+        # them in ``store``.
+        self.fuse = fuse_alpha is not None and store is not None
+        self.fuse_alpha = fuse_alpha
 
-    def _voi(self, image: np.ndarray, mask: np.ndarray, pad: int) -> PaddedVoi:
+    @classmethod
+    def shared_by(cls, settings: dict) -> VoxelMatrices:
+        """The instance for a feature class's settings: with its ``Discretization``'s stores."""
+        shared = settings.get(DISCRETIZATION_SETTING)
+        if shared is None:
+            return cls()
+        return cls(shared.padded_vois, shared.voi_store, settings.get("gldm_a", 0) if shared.fuse_neighbours else None)
+
+    def _voi(self, image: np.ndarray, mask: np.ndarray, pad: int, ng: int | None = None) -> PaddedVoi:
         if self.store is None:
-            return PaddedVoi(image, mask, pad)
+            return PaddedVoi(image, mask, pad, ng=ng)
         if pad not in self.store:
-            self.store[pad] = PaddedVoi(image, mask, pad)
+            key = ("voxels", pad)
+            voxels = None if self.voxel_store is None else self.voxel_store.get(key)
+            self.store[pad] = PaddedVoi(image, mask, pad, voxels, ng)
+            if self.voxel_store is not None:
+                self.voxel_store[key] = self.store[pad].voxels
         return self.store[pad]
 
     def glcm_by_level(self, image, mask, distances, levels, force2D, force2Ddimension) -> np.ndarray:
         """(levels, levels, angles) GLCM counts of the present ``levels`` only: calculate_glcm's
         matrix with PyRadiomics' deletion of absent levels already done."""
         angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
-        voi = self._voi(image, mask, int(np.max(distances)))
-        index = np.full(int(levels[-1]) + 1, len(levels), np.int64)
+        ng = int(levels[-1])
+        voi = self._voi(image, mask, int(np.max(distances)), ng)
+        index = np.full(ng + 1, len(levels), np.int64)
         index[levels] = np.arange(len(levels))
         index[0] = len(levels)
-        return _glcm_compact(voi.image, voi.voxels, voi.offsets(angles), index, len(levels))
+        offsets = voi.offsets(angles)
+        if self.fuse:
+            two_way = _angles(image.shape, distances, True, force2D, force2Ddimension)
+            if sorted(map(tuple, two_way)) == sorted(map(tuple, np.concatenate([angles, -angles]))):
+                alpha = int(self.fuse_alpha)
+                glcm, gldm, ngtdm = _neighbour_matrices(voi.image, voi.voxels, offsets, index, len(levels), ng, alpha)
+                key = (tuple(np.asarray(distances).tolist()), ng, bool(force2D), int(force2Ddimension))
+                self.store[("gldm", *key, alpha)] = gldm
+                self.store[("ngtdm", *key)] = ngtdm
+                return glcm
+        return _glcm_compact(voi.image, voi.voxels, offsets, index, len(levels))
 
     def calculate_glcm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             log_fallback("GLCM matrix, voxel-based or 2D")
             return cMatrices.calculate_glcm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, distances, False, force2D, force2Ddimension)
-        voi = self._voi(image, mask, int(np.max(distances)))
+        voi = self._voi(image, mask, int(np.max(distances)), Ng)
         return _glcm(voi.image, voi.voxels, voi.offsets(angles), Ng), angles
 
     def calculate_ngtdm(self, image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             log_fallback("NGTDM matrix, voxel-based or 2D")
             return cMatrices.calculate_ngtdm(image, mask, distances, Ng, force2D, force2Ddimension, *voxel_based)
+        key = ("ngtdm", tuple(np.asarray(distances).tolist()), int(Ng), bool(force2D), int(force2Ddimension))
+        if self.store is not None and key in self.store:
+            return self.store.pop(key)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
-        voi = self._voi(image, mask, int(np.max(distances)))
+        voi = self._voi(image, mask, int(np.max(distances)), Ng)
         return _ngtdm(voi.image, voi.voxels, voi.offsets(angles), Ng)
 
     def calculate_gldm(self, image, mask, distances, Ng, alpha, force2D, force2Ddimension, *voxel_based):
@@ -254,16 +330,25 @@ class VoxelMatrices:
             log_fallback("GLDM matrix, voxel-based or 2D")
             return cMatrices.calculate_gldm(image, mask, distances, Ng, alpha, force2D, force2Ddimension,
                                             *voxel_based)
+        key = ("gldm", tuple(np.asarray(distances).tolist()), int(Ng), bool(force2D), int(force2Ddimension), int(alpha))
+        if self.store is not None and key in self.store:
+            return self.store.pop(key)
         angles = _angles(image.shape, distances, True, force2D, force2Ddimension)
-        voi = self._voi(image, mask, int(np.max(distances)))
+        voi = self._voi(image, mask, int(np.max(distances)), Ng)
         return _gldm(voi.image, voi.voxels, voi.offsets(angles), Ng, int(alpha))
+
+    def glszm_zones(self, image, mask, ng, force2D, force2Ddimension) -> tuple[np.ndarray, np.ndarray]:
+        """(gray level, size) of every zone, in the C function's order of discovery."""
+        angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
+        voi = self._voi(image, mask, 1, ng)
+        return _glszm_zones(voi.image, voi.voxels, voi.offsets(angles))
 
     def calculate_glszm(self, image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based):
         if voxel_based or image.ndim != 3:
             log_fallback("GLSZM matrix, voxel-based or 2D")
             return cMatrices.calculate_glszm(image, mask, Ng, Ns, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], True, force2D, force2Ddimension)
-        voi = self._voi(image, mask, 1)
+        voi = self._voi(image, mask, 1, Ng)
         levels, sizes = _glszm_zones(voi.image, voi.voxels, voi.offsets(angles))
         # The C function sizes the matrix by the largest zone found.
         largest = int(sizes.max())
@@ -275,7 +360,7 @@ class VoxelMatrices:
             log_fallback("GLRLM matrix, voxel-based or 2D")
             return cMatrices.calculate_glrlm(image, mask, Ng, Nr, force2D, force2Ddimension, *voxel_based)
         angles = _angles(image.shape, [1], False, force2D, force2Ddimension)
-        voi = self._voi(image, mask, 1)
+        voi = self._voi(image, mask, 1, Ng)
         low = np.full(3, voi.pad, np.int64)
         high = low + np.array(voi.box_shape, np.int64) - 1
         matrix = _glrlm(voi.image, voi.voxels, voi.offsets(angles), angles.astype(np.int64), low, high,
