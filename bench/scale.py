@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=500)
     args = parser.parse_args()
     results = {}
+    _tick(UPDATED + 1)  # a process's first evaluation pays one-time work (imports, caches): not timed
     for n in sorted({50, args.patients}):
         first_s, second_s, requested = _tick(n)
         results[n] = second_s

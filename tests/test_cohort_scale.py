@@ -14,12 +14,11 @@ import sys
 import time
 
 import dagster as dg
-import httpx
 import pytest
 
 from orchestration.resources import PipelineResource
 from tests.builders import write_ucsf_cohort
-from tests.test_ui_path import _free_port, _wait
+from tests.test_ui_path import _free_port, _wait, webserver_up
 
 pytestmark = pytest.mark.slow
 PATIENTS = 12
@@ -38,16 +37,8 @@ def dev(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "cli", "dev", str(cohort), "--data-dir", str(data),
                                 "--dagster-port", str(port), "--dashboard-port", str(_free_port())],
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        _wait(up, 300, "the Dagster webserver")
+        _wait(lambda: webserver_up(f"http://127.0.0.1:{port}"), 300, "the Dagster webserver")
         yield {"cohort": cohort, "data": data, "home": home, "env": env}
     finally:
         os.kill(process.pid, signal.SIGTERM)

@@ -47,6 +47,14 @@ def _wait(predicate, timeout_s: float, what: str, every_s: float = 2.0):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def webserver_up(url: str) -> bool:
+    """Whether the Dagster webserver at ``url`` answers."""
+    try:
+        return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -92,15 +100,8 @@ def dev(tmp_path_factory, nbia):
                                 "--dagster-port", str(ports["dagster"]), "--dashboard-port", str(ports["dashboard"])],
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{ports['dagster']}"
-
-    def up():
-        try:
-            return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        _wait(up, 180, "the Dagster webserver")
+        _wait(lambda: webserver_up(url), 180, "the Dagster webserver")
         yield {"process": process, "ports": ports, "url": url, "cohort": cohort, "data": data, "home": home,
                "pipeline": PipelineResource.load(settings_path(data))}
     finally:
