@@ -31,7 +31,7 @@ def test_every_good_case_has_features_for_voi_t_and_every_ring(pipeline_run):
 
 def test_a_corrupt_case_fails_only_its_own_partition(pipeline_run):
     pipeline, _, summary = pipeline_run
-    assert [(o.job, o.partition) for o in summary.failed] == [("raw_scans+normalized_images", BAD)]
+    assert [(o.job, o.partition) for o in summary.failed] == [("raw_scans+normalized_images+voi_extraction", BAD)]
     issues = queries.table(pipeline.warehouse().root, "case_issues", {"patient_id": BAD})
     assert issues.kind.tolist() == ["unreadable_file"]
     assert issues.path.iloc[0].endswith(f"{BAD}_FLAIR.nii.gz")

@@ -176,7 +176,7 @@ def test_new_cases_reach_the_models_on_their_own(dev, nbia):
             assert set(mine.sequence) == set(dev["pipeline"].settings.stored_sequences)
             runs = [r for r in instance.get_runs() if patient in (r.tags.get("dagster/partition", "")
                                                                  + r.tags.get("dagster/asset_partition_range_start", ""))]
-            assert len(runs) == 2, patient  # the patient's assets, then all of its rings
+            assert len(runs) == 1, patient  # the patient's assets, every ring extracted in the same run
         tcia_runs = [r for r in instance.get_runs() if "tcia/patient" in r.tags]
         assert len(tcia_runs) == 5 and all(r.is_success for r in tcia_runs)
         assert _max_concurrent_runs(instance) <= 2

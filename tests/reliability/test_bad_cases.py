@@ -48,7 +48,7 @@ def test_a_bad_case_fails_alone_with_its_reason_and_loses_nothing(stored, name):
     assert issues.message.str.len().min() > 20  # a sentence a user can act on, not a code
     assert all(o.success for o in outcomes) == still_runs
     if not still_runs:
-        assert [o.job for o in outcomes] == ["raw_scans+normalized_images"]  # its rings never start
+        assert [o.job for o in outcomes] == ["raw_scans+normalized_images+voi_extraction"]  # one run, failed before its rings
         assert patient in outcomes[0].error
     assert _good_rows(pipeline) == before
 
