@@ -30,12 +30,13 @@ def project(tmp_path, monkeypatch):
 
 
 def _ring_runs(data) -> dict[str, int]:
+    """How many runs extracted each patient's VOIs."""
     with dg.DagsterInstance.get() as instance:
         counts: dict[str, int] = {}
         for run in instance.get_runs():
-            start = run.tags.get("dagster/asset_partition_range_start", "")
-            if "|" in start:
-                counts[start.split("|")[0]] = counts.get(start.split("|")[0], 0) + 1
+            patient = run.tags.get("dagster/partition", "")
+            if patient and dg.AssetKey("voi_extraction") in (run.asset_selection or set()):
+                counts[patient] = counts.get(patient, 0) + 1
         return counts
 
 
