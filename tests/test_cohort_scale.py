@@ -8,7 +8,6 @@ one run that cuts and extracts all eight of its VOIs, whatever Dagster's groupin
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from orchestration.resources import PipelineResource
 from tests.builders import write_ucsf_cohort
-from tests.test_ui_path import _free_port, _wait, webserver_up
+from tests.test_ui_path import _free_port, _wait, stop_dev, webserver_up
 
 pytestmark = pytest.mark.slow
 PATIENTS = 12
@@ -41,11 +40,7 @@ def dev(tmp_path_factory):
         _wait(lambda: webserver_up(f"http://127.0.0.1:{port}"), 300, "the Dagster webserver")
         yield {"cohort": cohort, "data": data, "home": home, "env": env}
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_dev(process)
         log.close()
 
 

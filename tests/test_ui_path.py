@@ -55,6 +55,15 @@ def webserver_up(url: str) -> bool:
         return False
 
 
+def stop_dev(process: subprocess.Popen) -> None:
+    """SIGTERM ``glioma-rings dev``; its process group is killed if it has not stopped within a minute."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -106,11 +115,7 @@ def dev(tmp_path_factory, nbia):
                "pipeline": PipelineResource.load(settings_path(data))}
     finally:
         if process.poll() is None:  # a test failed before the SIGTERM test: stop dev and its children
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_dev(process)
         log.close()
 
 
