@@ -64,7 +64,8 @@ def slurm():
 def tcga_raters_run(tmp_path_factory):
     """The shared TCGA-LGG cases (tests/builders.py ``write_tcga_rater_cohort``) through
     raw_scans, normalized_images and rater_agreement on an ephemeral instance: seven
-    segmentations per case, rings 1 and 3 mm, T1c and FLAIR, the demo parameters."""
+    segmentations per case, every default ring (1-5, 10, 15 mm), T1c and FLAIR, the demo
+    parameters (all texture classes, no filters, no shape: about 35 s of extraction a case)."""
     import dagster as dg
 
     from orchestration.definitions import assets
@@ -75,7 +76,7 @@ def tcga_raters_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tcga-raters")
     manifest, raters = write_tcga_rater_cohort(root)
     pipeline = PipelineResource(cohort_dir=str(manifest.parent), data_dir=str(root / "data"), params="demo",
-                                rings_mm=[1.0, 3.0], tasks=[], sequences=["T1c", "FLAIR"], rater_manifest=str(raters))
+                                tasks=[], sequences=["T1c", "FLAIR"], rater_manifest=str(raters))
     graph = {a.key.to_user_string(): a for a in assets(pipeline)}
     instance = dg.DagsterInstance.ephemeral()
     patients = [case.patient_id for case in pipeline.settings.cohort().cases]
