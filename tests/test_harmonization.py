@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from radiomics_core.evaluation.metrics import evaluate
 from radiomics_core.modeling.fitting import fit_task_models
-from radiomics_core.modeling.harmonization import ComBat, harmonize_matrices
+from radiomics_core.modeling.harmonization import ComBat, harmonize_matrices, sites_without_training_rows
 from radiomics_core.tasks.config import EXTERNAL, ExternalRule, assign_splits_with_external, preset, task_from_dict
 
 N_FEATURES = 12
@@ -141,13 +141,33 @@ def test_no_test_or_external_row_is_seen_by_any_fit():
     assert [m.coefficients for m in third] == [m.coefficients for m in first]
 
 
-def test_a_site_without_training_rows_is_refused_by_name():
+def test_combat_refuses_a_site_without_training_rows_by_name_unless_asked_to_leave_it_as_is():
     features, _, sites, _ = _cohorts()
     combat = ComBat().fit(features, sites)
     unseen = sites.copy()
     unseen.iloc[-5:] = "C"
-    with pytest.raises(ValueError, match=r"sites \['C'\] have no training rows"):
+    with pytest.raises(ValueError, match=r"sites \['C'\] have no training rows.*unseen='as_is'"):
         combat.transform(features, unseen)
+    harmonized = combat.transform(features, unseen, unseen="as_is")
+    # No site effect for C: standardized by the training estimates and mapped back, i.e. unchanged.
+    new = unseen.index[unseen == "C"]
+    assert np.abs(harmonized.loc[new].to_numpy() - features.loc[new].to_numpy()).max() < 1e-12
+    seen = unseen.index[unseen != "C"]
+    pd.testing.assert_frame_equal(harmonized.loc[seen], combat.transform(features.loc[seen], sites.loc[seen]))
+
+
+def test_an_external_cohort_from_a_new_site_is_left_unharmonized_and_named():
+    features, labels, sites, patients = _cohorts()
+    sites = sites.where(~sites.index.str.startswith("B-ext-"), "C")  # the external exams: a third hospital
+    splits = _splits(labels, patients)
+    train = splits.index[splits == "train"]
+    matrices = harmonize_matrices({0.0: features}, sites, train)
+    external = splits.index[splits == EXTERNAL]
+    assert sites_without_training_rows(sites, features.index, train) == {"C": len(external)} == {"C": 40}
+    pd.testing.assert_frame_equal(matrices[0.0].loc[external], features.loc[external], rtol=0, atol=1e-12)
+    # The training sites are harmonized as before: the new site changes no estimate.
+    alone = harmonize_matrices({0.0: features.drop(external)}, sites, train)[0.0]
+    pd.testing.assert_frame_equal(matrices[0.0].drop(external), alone)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from radiomics_core.tasks.selection import select_cases
 from radiomics_core.evaluation.metrics import evaluate, selected_features_table
 from radiomics_core.modeling.figures import figure_tables
 from radiomics_core.modeling.fitting import fit_task_models
-from radiomics_core.modeling.harmonization import harmonize_matrices
+from radiomics_core.modeling.harmonization import harmonize_matrices, sites_without_training_rows
 from radiomics_core.robustness.icc import keep_robust
 from radiomics_core.tasks.config import TooFewCases, assign_splits_with_external, classifiers_lacking_cases
 from radiomics_core.settings import Ring
@@ -117,6 +117,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
         matrices = {Ring.from_key(ring).mm: table for ring, table in feature_tables.items() if len(table)}
         if 0.0 not in matrices:
             raise dg.Failure(description="no VOI_T feature table yet; materialize feature_tables first")
+        robust: dict[str, object] = {}
         if task.min_icc is not None:
             try:
                 matrices = keep_robust(matrices, queries.feature_robustness(
@@ -125,13 +126,31 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
                 raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
             context.log.info(f"{task.name}: ICC >= {task.min_icc:g}: " + ", ".join(
                 f"{Ring(r).label} {m.shape[1]}" for r, m in matrices.items()) + " features kept")
+            robust = {"min_icc": task.min_icc, "features_kept_by_min_icc": dg.MetadataValue.json(
+                {Ring(r).label: int(m.shape[1]) for r, m in matrices.items()})}
+        harmonized: dict[str, object] = {}
         if task.harmonize:
             sites = queries.table(warehouse.root, "patients").set_index("patient_id")[task.harmonize]
             labelled = {r: m.loc[m.index.intersection(split_rows.index)] for r, m in matrices.items()}
+            train = split_rows.index[split_rows.split == "train"]
+            trained = sorted(set(sites.reindex(train).astype(str)))
+            if len(trained) < 2:
+                raise dg.Failure(description=f"task {task.name}: harmonize: {task.harmonize}, but every training "
+                                             f"exam is of {', '.join(trained) or 'no site'}: one site has nothing "
+                                             "to harmonize; set harmonize: null in the task file", allow_retries=False)
             try:
-                matrices = harmonize_matrices(labelled, sites, split_rows.index[split_rows.split == "train"])
+                matrices = harmonize_matrices(labelled, sites, train)
             except ValueError as error:
-                raise dg.Failure(description=f"task {task.name}: {error}", allow_retries=False) from None
+                raise dg.Failure(description=f"task {task.name}: harmonize: {task.harmonize}: {error}",
+                                 allow_retries=False) from None
+            unseen = sites_without_training_rows(sites, matrices[0.0].index, train)
+            if unseen:
+                # An external cohort from a new hospital: its site effect cannot be estimated
+                # without fitting on its rows (docs/method.md), so they enter the models as extracted.
+                context.log.warning(f"{task.name}: no training exam of {task.harmonize} " + ", ".join(
+                    f"{site} ({n} exams)" for site, n in unseen.items()) + ": left unharmonized (no site effect)")
+            harmonized = {"harmonized_by": task.harmonize, "harmonized_sites": ", ".join(trained),
+                          "sites_not_harmonized": dg.MetadataValue.json(unseen)}
         try:
             models = fit_task_models(task, split_rows.label, split_rows.split, matrices, _clinical(pipeline))
         except TooFewCases as reason:
@@ -152,6 +171,7 @@ def task_assets(tasks: dg.StaticPartitionsDefinition, after: Sequence[dg.AssetKe
             "classifiers_not_fitted": "\n".join(not_fitted.values()) or "none",  # one line each
             # The same for every classifier (one selection per model).
             "selected": str({f"{m.model} {m.ring_mm or ''}".strip(): len(m.coefficients) for m in models}),
+            **robust, **harmonized,
         })
         tables_written(context)
         return models

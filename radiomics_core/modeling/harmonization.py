@@ -8,7 +8,15 @@ multiplicative effect, with empirical Bayes shrinkage of the site effects across
 (grand mean, pooled variance, each site's shrunk location ``gamma_`` and scale ``delta_``);
 ``transform`` applies those estimates to any row of a site seen in training, so test and external
 rows are harmonized without being seen by any fit (as neuroCombat's ``neuroCombatFromTraining``).
-A site absent from training cannot be harmonized this way and is refused, naming it.
+
+A site absent from training (a new hospital as the external cohort, the usual case) has no
+estimated effect. Estimating one from its own rows would fit on held-out data, and without
+covariates it would also remove that cohort's biology with its site (a site of mostly high-grade
+exams would be pulled to the training mix). So ``transform(..., unseen="as_is")`` gives such a
+site no site effect (gamma 0, delta 1): standardized by the training grand mean and pooled
+variance and mapped back, which returns its rows unchanged. Its rows keep their scanner effect, and
+the external metrics measure the model under that shift, as for an unharmonized model. The
+default, ``unseen="error"``, refuses such rows, naming the sites.
 
 No biological covariates are modelled: a label (grade, MGMT) would have to be known to apply
 the model to a test row. The numbers equal neuroCombat's ``neuroCombat`` (parametric, no
@@ -20,6 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+
+UNSEEN_SITES = ("error", "as_is")  # what ComBat.transform does with a site that has no training rows
 
 
 class ComBat:
@@ -80,19 +91,27 @@ class ComBat:
                 break
         return g_old, d_old
 
-    def transform(self, X: pd.DataFrame, sites: pd.Series) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame, sites: pd.Series, unseen: str = "error") -> pd.DataFrame:
+        """``X`` harmonized with the fitted estimates. A row of a site without training rows is
+        refused (``unseen="error"``) or given no site effect, i.e. returned as it is (``"as_is"``)."""
         if not hasattr(self, "gamma_"):
             raise ValueError("ComBat is not fitted: call fit on the training rows first")
+        if unseen not in UNSEEN_SITES:
+            raise ValueError(f"ComBat: unseen must be one of {', '.join(UNSEEN_SITES)}, not {unseen!r}")
         if list(X.columns) != self.columns_:
             raise ValueError("ComBat: the rows to harmonize have other columns than the training rows")
         values, sites = self._check(X, sites)
-        unseen = sorted(set(sites) - set(self.sites_))
-        if unseen:
-            raise ValueError(f"ComBat: sites {unseen} have no training rows, so they cannot be harmonized "
-                             f"without fitting on their own rows (training sites: {self.sites_})")
-        index = np.array([self.sites_.index(s) for s in sites], dtype=int)
+        new_sites = sorted(set(sites) - set(self.sites_))
+        if new_sites and unseen == "error":
+            raise ValueError(f"ComBat: sites {new_sites} have no training rows, so they cannot be harmonized "
+                             f"without fitting on their own rows (training sites: {self.sites_}); "
+                             "pass unseen='as_is' to leave their rows unharmonized")
+        # A new site's effect is none: gamma 0, delta 1 (the appended last row).
+        gamma = np.vstack([self.gamma_, np.zeros(len(self.columns_))])
+        delta = np.vstack([self.delta_, np.ones(len(self.columns_))])
+        index = np.array([self.sites_.index(s) if s in self.sites_ else len(self.sites_) for s in sites], dtype=int)
         z = (values - self.grand_mean_) / np.sqrt(self.var_pooled_)
-        adjusted = (z - self.gamma_[index]) / np.sqrt(self.delta_[index])
+        adjusted = (z - gamma[index]) / np.sqrt(delta[index])
         return pd.DataFrame(adjusted * np.sqrt(self.var_pooled_) + self.grand_mean_, index=X.index, columns=X.columns)
 
     @staticmethod
@@ -109,10 +128,21 @@ class ComBat:
 def harmonize_matrices(matrices: dict[float, pd.DataFrame], sites: pd.Series, train: pd.Index
                        ) -> dict[float, pd.DataFrame]:
     """Every VOI's wide features ComBat-harmonized, each ComBat fitted on ``train`` rows only
-    (missing values filled with the training median first, as the selection's imputer would)."""
+    (missing values filled with the training median first, as the selection's imputer would).
+    Rows of a site without training rows are left as they are (``sites_without_training_rows``
+    names them, for the caller to say so)."""
     out = {}
     for ring_mm, matrix in matrices.items():
         rows = matrix.index.intersection(train)
         filled = matrix.fillna(matrix.loc[rows].median()).fillna(0.0)
-        out[ring_mm] = ComBat().fit(filled.loc[rows], sites).transform(filled, sites)
+        out[ring_mm] = ComBat().fit(filled.loc[rows], sites).transform(filled, sites, unseen="as_is")
     return out
+
+
+def sites_without_training_rows(sites: pd.Series, rows: pd.Index, train: pd.Index) -> dict[str, int]:
+    """Site -> its number of ``rows`` for each site among ``rows`` that has none in ``train``:
+    the rows ``harmonize_matrices`` leaves unharmonized."""
+    of_rows = sites.reindex(rows).astype(str)
+    trained = set(sites.reindex(train).astype(str))
+    counts = of_rows[~of_rows.isin(trained)].value_counts()
+    return {str(site): int(n) for site, n in counts.sort_index().items()}
