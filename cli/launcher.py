@@ -56,7 +56,7 @@ class Stage:
     """Consecutive assets of the graph with one partitioning: they run together."""
 
     assets: tuple[dg.AssetKey, ...]
-    partitions_def: dg.PartitionsDefinition
+    partitions_def: dg.PartitionsDefinition | None  # None: an unpartitioned asset
     backfill_policy: dg.BackfillPolicy | None
 
     @property
@@ -86,7 +86,7 @@ def graph_stages(defs: dg.Definitions) -> list[Stage]:
     return stages
 
 
-def stage_runs(stage: Stage, keys: list[str]) -> list[dict]:
+def stage_runs(stage: Stage, keys: list[str | None]) -> list[dict]:
     """The runs of ``keys``: one for a single-run stage (a partition range), else one per key."""
     policy = stage.backfill_policy
     if policy is not None and policy.max_partitions_per_run is None and len(keys) > 1:
@@ -107,7 +107,7 @@ def _execute(defs: dg.Definitions, stage: Stage, run: dict, instance: dg.Dagster
         failures = [e for e in result.all_events if e.is_step_failure]
         error = failure_line(failures[0].step_failure_data) if failures else "run failed"
     tags = run.get("tags") or {}
-    partition = run.get("partition_key") or f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}"
+    partition = run.get("partition_key") or (f"{tags.get(RANGE_START)}...{tags.get(RANGE_END)}" if tags else "all")
     return PartitionOutcome(stage.name, partition, result.success, error, run_id=result.run_id)
 
 
@@ -122,9 +122,11 @@ def failure_line(failure) -> str:
     return error.message.strip().splitlines()[0]
 
 
-def _stage_keys(stage: Stage, patient_id: str | None) -> list[str]:
+def _stage_keys(stage: Stage, patient_id: str | None) -> list[str | None]:
     """The stage's partition keys, for one patient where the stage has a patient dimension."""
     definition = stage.partitions_def
+    if definition is None:  # a cohort-wide asset without partitions (feature_robustness): one run
+        return [None]
     if not stage.per_patient:
         return definition.get_partition_keys()
     if isinstance(definition, dg.MultiPartitionsDefinition):
