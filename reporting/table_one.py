@@ -1,6 +1,6 @@
 """Table 1 as papers print it, from the warehouse's ``clinical_characteristics`` rows: a row per
-variable (levels indented), columns train (N) and test (N) by class, p within train, within test
-and train vs test, the tests named in a footnote; and its LaTeX form. Pure pandas, so the page
+variable (levels indented), columns train (N) and test (N) by class (and external (N) for a task
+with an external set), p within each split and between train and each other split, the tests named in a footnote; and its LaTeX form. Pure pandas, so the page
 and the HTML report print the same table."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ NOT_TESTED = {"too few cases", "one level only"}
 
 
 def class_counts(splits: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
-    """Cases per split (rows: train, test) and class name (columns) from a task's ``splits`` rows."""
+    """Cases per split (rows: test, train and external when there is one) and class name (columns) from a task's ``splits`` rows."""
     counts = splits.groupby(["split", "label"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=[0, 1], fill_value=0).rename(columns=names)
-    return counts.reindex([s for s in ("test", "train") if s in counts.index])
+    return counts.reindex([s for s in ("test", "train", "external") if s in counts.index])
 
 
 # The selection flow's columns (warehouse.queries.selection_flow) as the page and the report head them.
@@ -56,9 +56,10 @@ def table_one(rows: pd.DataFrame, counts: pd.DataFrame, names: dict[int, str]) -
 
     ``counts`` has splits as rows and class names as columns (``class_counts``).
     """
-    splits = [s for s in ("train", "test") if s in counts.index]
+    splits = [s for s in ("train", "test", "external") if s in counts.index]
     columns = {(s, c): f"{s.capitalize()} {c} (N={int(counts.loc[s, c])})" for s in splits for c in names.values()}
-    p_columns = {"train": "p (train)", "test": "p (test)", "train vs test": "p (train vs test)"}
+    held_out = [s for s in splits if s != "train"]
+    p_columns = {**{s: f"p ({s})" for s in splits}, **{f"train vs {s}": f"p (train vs {s})" for s in held_out}}
     markers: dict[str, str] = {}
     untested = False
 
@@ -66,7 +67,7 @@ def table_one(rows: pd.DataFrame, counts: pd.DataFrame, names: dict[int, str]) -
         nonlocal untested
         hit = rows[(rows["variable"] == variable) & rows["comparison"].str.startswith(scope + " (")]
         if scope == "train" and len(hit):  # "train (" must not match "train vs test ("
-            hit = hit[~hit["comparison"].str.startswith("train vs test")]
+            hit = hit[~hit["comparison"].str.startswith("train vs ")]
         if hit.empty:
             return ""
         _, test = _scope_and_test(hit["comparison"].iloc[0])
@@ -99,13 +100,13 @@ def table_one(rows: pd.DataFrame, counts: pd.DataFrame, names: dict[int, str]) -
     order = ["Variable"]
     for split in splits:
         order += [columns[(split, name)] for name in names.values()] + [p_columns[split]]
-    order.append(p_columns["train vs test"])
+    order += [p_columns[f"train vs {split}"] for split in held_out]
     table = pd.DataFrame(out).reindex(columns=order).fillna("")
     notes = [f"{m} {test}" for test, m in markers.items()]
     if untested:
         notes.append("– not tested (too few cases or a single level)")
-    footnote = ("p-values: " + "; ".join(notes) + ". Classes are compared within each split; train vs test "
-                "compares all training with all test cases.")
+    versus = " and ".join(f"train vs {s} compares all training with all {s} cases" for s in held_out)
+    footnote = "p-values: " + "; ".join(notes) + f". Classes are compared within each split; {versus}."
     return table, footnote
 
 

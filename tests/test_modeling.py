@@ -118,6 +118,40 @@ def test_clinical_table_uses_fisher_for_small_counts_and_mann_whitney_for_skewed
     assert ("t-test" in label) if normal else label == "train (Mann-Whitney U)"
 
 
+def test_table_one_has_an_external_column_and_compares_train_with_it_when_the_task_has_one():
+    from reporting.table_one import class_counts, table_one
+
+    n = 60
+    ids = [f"p{i}" for i in range(n)]
+    clinical = pd.DataFrame({"patient_id": ids, "sex": ["F", "M", "M"] * (n // 3), "age": 40.0 + np.arange(n) % 25})
+    labels = pd.Series([i % 2 for i in range(n)], index=ids)
+    splits = pd.Series(["train"] * 30 + ["test"] * 14 + ["external"] * 16, index=ids)
+    rows = clinical_characteristics("grade", clinical, labels, splits, ("low", "high"))
+    assert {"train (", "test (", "external (", "train vs test (", "train vs external ("} == {
+        c.split("(")[0] + "(" for c in rows.comparison}
+    # Train vs external compares the 30 training with the 16 external exams only.
+    ages = clinical.set_index("patient_id").age
+    versus = rows[(rows.variable == "age") & rows.comparison.str.startswith("train vs external")].iloc[0]
+    test = {"train vs external (Mann-Whitney U)": stats.mannwhitneyu,
+            "train vs external (t-test)": stats.ttest_ind}[versus.comparison]
+    assert versus.p_value == pytest.approx(test(ages[splits == "train"], ages[splits == "external"]).pvalue)
+    names = {0: "low", 1: "high"}
+    counts = class_counts(pd.DataFrame({"split": splits.values, "label": labels.values}), names)
+    table, footnote = table_one(rows, counts, names)
+    assert list(table.columns) == ["Variable", "Train low (N=15)", "Train high (N=15)", "p (train)",
+                                   "Test low (N=7)", "Test high (N=7)", "p (test)", "External low (N=8)",
+                                   "External high (N=8)", "p (external)", "p (train vs test)",
+                                   "p (train vs external)"]
+    age = table.set_index("Variable").loc["Age (years), mean ± SD"]
+    assert age["External low (N=8)"] and age["p (train vs external)"] and age["p (train)"] != age["p (train vs external)"]
+    assert "train vs external compares all training with all external cases" in footnote
+    # Without an external set the table is as before.
+    internal = splits != "external"
+    plain, _ = table_one(clinical_characteristics("grade", clinical[internal.values], labels[internal], splits[internal],
+                                                  ("low", "high")), counts.drop("external"), names)
+    assert not any("xternal" in c for c in plain.columns)
+
+
 @pytest.mark.parametrize("classifier", ["logistic", "svm", "random_forest"])
 def test_each_classifier_scores_the_selected_features(data, classifier):
     X, y = data

@@ -34,14 +34,17 @@ def _categorical_test(table: pd.DataFrame) -> tuple[float, str]:
 
 def clinical_characteristics(task: str, clinical: pd.DataFrame, labels: pd.Series, splits: pd.Series,
                              class_names: tuple[str, str]) -> pd.DataFrame:
-    """Per variable: summaries by class within train and test, and p-values between classes
-    within each split and between train and test."""
+    """Per variable: summaries by class within train and test (and external, when the task has an
+    external set), and p-values between classes within each split and between train and each
+    held-out split."""
     frame = clinical.set_index("patient_id").loc[labels.index]
     frame = frame.assign(label=labels, split=splits.loc[labels.index])
     rows = []
     name = {0: class_names[0], 1: class_names[1]}
-    comparisons = [(split, frame[frame.split == split], "label", name) for split in ("train", "test")]
-    comparisons.append(("train vs test", frame, "split", {"train": "train", "test": "test"}))
+    held_out = ["test", *(["external"] if (frame.split == "external").any() else [])]
+    comparisons = [(split, frame[frame.split == split], "label", name) for split in ("train", *held_out)]
+    comparisons += [(f"train vs {split}", frame[frame.split.isin(["train", split])], "split",
+                     {"train": "train", split: split}) for split in held_out]
     for scope, part, by, names in comparisons:
         for variable in CONTINUOUS:
             values = part[variable].astype(float)
