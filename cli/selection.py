@@ -3,7 +3,8 @@
 The task's selection flow (``radiomics_core.tasks.selection.select_cases``, the one the ``splits``
 asset runs) over the exams the cohort's file names and clinical sheet name, with no image read:
 every exam counts as usable until ``ingest`` (or the run) reads its images. Then the split sizes
-of ``assign_splits``, the split the run makes.
+of ``assign_splits_with_external``, the split the run makes: the task's external exams, and
+train/test of the others.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from radiomics_core.cohorts.layouts import CohortConfig, CohortMetadata, read_cohort_metadata
-from radiomics_core.tasks.config import TASK_PRESETS, TaskConfig, assign_splits, load_task, preset, too_few_cases_reason
+from radiomics_core.tasks.config import (EXTERNAL, TASK_PRESETS, TaskConfig, assign_splits_with_external, load_task, preset,
+                                         too_few_cases_reason)
 from radiomics_core.tasks.selection import NO_LABEL, Selection, select_cases
 
 
@@ -28,7 +30,7 @@ class CohortSelection:
     metadata: CohortMetadata
     task: TaskConfig
     selection: Selection
-    splits: pd.Series  # "train"/"test" per selected patient_id
+    splits: pd.Series  # "train"/"test"/"external" per selected patient_id
 
     def split_counts(self, split: str) -> dict[str, int]:
         """Selected exams of ``split`` per class name."""
@@ -45,16 +47,18 @@ class CohortSelection:
                          "n_in": int(rows.n_in.sum()), "n_excluded": int(rows.n_excluded.sum()),
                          "n_out": int(rows.n_out.sum()),
                          "excluded": {r.label_class: int(r.n_excluded) for r in rows.itertuples()}})
-        train, test = self.split_counts("train"), self.split_counts("test")
+        train, test, external = (self.split_counts(s) for s in ("train", "test", EXTERNAL))
         return {
             "cohort": str(self.metadata.root), "layout": self.metadata.layout,
             "clinical_csv": str(self.metadata.clinical_csv) if self.metadata.clinical_csv else None,
             "exams": len(self.metadata.records), "exams_with_images": len(self.metadata.with_images),
             "task": self.task.name, "preset": self.task.preset, "description": self.task.description,
             "classes": list(self.task.class_names), "flow": flow,
-            "selected": {name: train[name] + test[name] for name in self.task.class_names},
+            "selected": {name: train[name] + test[name] + external[name] for name in self.task.class_names},
             "split": {"test_fraction": self.task.test_fraction, "seed": self.task.seed,
-                      "n_train": sum(train.values()), "n_test": sum(test.values()), "train": train, "test": test},
+                      "n_train": sum(train.values()), "n_test": sum(test.values()), "train": train, "test": test,
+                      # The exams the task's external rule holds out (never fitted on), before the split.
+                      "n_external": sum(external.values()), "external": external},
             "too_few_cases": too_few_cases_reason(self.task, self.selection.labels, self.splits),
         }
 
@@ -64,9 +68,10 @@ def cohort_selection(metadata: CohortMetadata, task: TaskConfig) -> CohortSelect
     from warehouse import records  # (it imports the feature extraction: not for every command)
 
     clinical = records.clinical_table({p: r for p, r in metadata.records.items() if r is not None})
-    patients = pd.DataFrame({"patient_id": list(metadata.records), "usable": True})
+    patients = pd.DataFrame({"patient_id": list(metadata.records), "usable": True,
+                             "layout": [metadata.layout_of(p) for p in metadata.records]})
     selection = select_cases(task, clinical, patients)
-    return CohortSelection(metadata, task, selection, assign_splits(selection.labels, task))
+    return CohortSelection(metadata, task, selection, assign_splits_with_external(selection.labels, task, patients))
 
 
 def chosen_task(name: str | None, task_file: str | None) -> TaskConfig:
@@ -113,8 +118,12 @@ def _print(result: CohortSelection) -> None:
     console.print(table)
     split = doc["split"]
     console.print(escape(f"selected: {_counts(doc['selected'])}"))
-    console.print(escape(f"split {1 - task.test_fraction:.0%}/{task.test_fraction:.0%} (stratified, seed {task.seed}): "
-                         f"train {_counts(split['train'])}, test {_counts(split['test'])}"))
+    if split["n_external"]:
+        console.print(escape(f"external (the task's external rule; never used for selection or fitting): "
+                             f"{_counts(split['external'])}"))
+    rest = " of the others" if split["n_external"] else ""
+    console.print(escape(f"split{rest} {1 - task.test_fraction:.0%}/{task.test_fraction:.0%} (stratified, seed "
+                         f"{task.seed}): train {_counts(split['train'])}, test {_counts(split['test'])}"))
     if doc["too_few_cases"]:
         console.print(escape(doc["too_few_cases"]), soft_wrap=True)
 

@@ -164,6 +164,37 @@ def test_select_prints_the_flow_and_the_split_sizes(sheet_only, capsys):
     assert "train 126 (63 WHO 2-3, 63 WHO 4), test 54 (27 WHO 2-3, 27 WHO 4)" in out
 
 
+def _grade_with_external(tmp_path, external: dict) -> Path:
+    import yaml
+    from importlib import resources
+
+    task = yaml.safe_load(resources.files("radiomics_core.tasks.presets").joinpath("grade.yaml").read_text())
+    path = tmp_path / "grade-external.yaml"
+    path.write_text(yaml.safe_dump({**task, "external": external}))
+    return path
+
+
+def test_select_counts_the_external_exams_apart_and_splits_the_others(sheet_only, clinical, tmp_path, capsys):
+    doc = _select(capsys, sheet_only, "--task-file", _grade_with_external(tmp_path, {"patient_id": ["UCSF-PDGM-04*"]}))
+    split = doc["split"]
+    assert split["n_external"] > 0 and doc["selected"] == {"WHO 2-3": 90, "WHO 4": 90}
+    assert split["n_train"] + split["n_test"] + split["n_external"] == 180
+    assert {name: split["train"][name] + split["test"][name] + split["external"][name]
+            for name in doc["classes"]} == doc["selected"]
+    # The same exams the splits asset puts in split "external".
+    rule = load_task(str(tmp_path / "grade-external.yaml")).external
+    selection = select_cases(preset("grade"), clinical)
+    assert split["n_external"] == len(rule.matches(pd.DataFrame(
+        {"patient_id": selection.labels.index, "layout": "ucsf-pdgm"})))
+    assert main(["select", str(sheet_only), "--task-file", str(tmp_path / "grade-external.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert f"external (the task's external rule; never used for selection or fitting): {split['n_external']} (" in out
+    assert f"split of the others 70%/30% (stratified, seed 0): train {split['n_train']} (" in out
+    # A layout rule reads each exam's layout: this sheet's are all UCSF-PDGM's.
+    every = _select(capsys, sheet_only, "--task-file", _grade_with_external(tmp_path, {"layout": ["ucsf-pdgm"]}))
+    assert (every["split"]["n_external"], every["split"]["n_train"], every["split"]["n_test"]) == (180, 0, 0)
+
+
 def test_select_reads_a_clinical_sheet_given_as_the_cohort(capsys):
     doc = _select(capsys, REAL_SHEET, "--task", "mgmt")
     assert doc["exams"] == 501 and sum(doc["selected"].values()) == 242

@@ -177,6 +177,12 @@ class CohortMetadata:
     clinical_csv: Path | None
     records: dict[str, ClinicalRecord | None]  # patient_id -> record, sorted by patient_id
     with_images: frozenset[str]  # the exams with a case (folder or manifest row) under root
+    # patient_id -> its case's layout (manifest rows beside case folders are "manifest");
+    # an exam of the clinical sheet alone is of ``layout``.
+    layouts: dict[str, str] = field(default_factory=dict)
+
+    def layout_of(self, patient_id: str) -> str:
+        return self.layouts.get(patient_id, self.layout)
 
 
 def read_cohort_metadata(root: Path, config: CohortConfig = CohortConfig()) -> CohortMetadata:
@@ -195,8 +201,9 @@ def read_cohort_metadata(root: Path, config: CohortConfig = CohortConfig()) -> C
                 raise
             return _sheet_metadata(root, config, None)
     cohort, clinical_path, clinical = _read_cohort(root, config, layout)
-    return _metadata(cohort.root, layout, clinical_path, {case.patient_id: case.clinical for case in cohort.cases},
-                     clinical)
+    metadata = _metadata(cohort.root, layout, clinical_path, {case.patient_id: case.clinical for case in cohort.cases},
+                         clinical)
+    return replace(metadata, layouts={case.patient_id: case.layout for case in cohort.cases})
 
 
 def _header(path: Path) -> list[str]:
