@@ -26,10 +26,24 @@ MIN_ICC = 0.75
 N_SITE2 = 6  # manifest cases: ComBat needs two training exams of each site
 
 
+def _task_file(path, **changes) -> str:
+    """The grade preset with min_icc and harmonize on (and ``changes``) as a task file."""
+    task = yaml.safe_load(resources.files("radiomics_core.tasks.presets").joinpath("grade.yaml").read_text())
+    path.write_text(yaml.safe_dump({**task, "min_icc": MIN_ICC, "harmonize": "layout", **changes}))
+    return str(path)
+
+
+def _pipeline(cohort, data_dir, task_file: str):
+    from orchestration.resources import PipelineResource
+
+    return PipelineResource(cohort_dir=str(cohort), data_dir=str(data_dir), params="demo", rings_mm=[1.0],
+                            tasks=["grade"], task_files=[task_file], classifiers=["logistic"], sequences=["FLAIR"],
+                            robustness=True)
+
+
 @pytest.fixture(scope="module")
 def options_run(tmp_path_factory):
     from cli.launcher import run_cohort
-    from orchestration.resources import PipelineResource
 
     root = tmp_path_factory.mktemp("model-options")
     cohort = write_ucsf_cohort(root / "cohort", n=10)
@@ -43,13 +57,7 @@ def options_run(tmp_path_factory):
                      "sex": "MF"[i % 2], "age": str(45 + i), "who_grade": "4" if outcome else "2",
                      "biopsy_prior_to_imaging": "No"})
     write_manifest(cohort, rows)
-    task = yaml.safe_load(resources.files("radiomics_core.tasks.presets").joinpath("grade.yaml").read_text())
-    task.update(min_icc=MIN_ICC, harmonize="layout")
-    task_file = root / "grade-robust-harmonized.yaml"
-    task_file.write_text(yaml.safe_dump(task))
-    pipeline = PipelineResource(cohort_dir=str(cohort), data_dir=str(root / "data"), params="demo", rings_mm=[1.0],
-                                tasks=["grade"], task_files=[str(task_file)], classifiers=["logistic"],
-                                sequences=["FLAIR"], robustness=True)
+    pipeline = _pipeline(cohort, root / "data", _task_file(root / "grade-robust-harmonized.yaml"))
     instance = dg.DagsterInstance.ephemeral()
     summary = run_cohort(pipeline, instance, workers=1)
     yield pipeline, instance, summary
@@ -149,3 +157,28 @@ def test_harmonize_fits_combat_on_the_training_split_and_the_models_on_its_outpu
     assert metadata["harmonized_by"] == "layout" and metadata["harmonized_sites"] == "manifest, ucsf-pdgm"
     assert metadata["sites_not_harmonized"] == {}
 
+
+
+def test_a_harmonized_task_whose_external_set_is_the_only_other_site_fails_saying_how_to_proceed(options_run, tmp_path):
+    import shutil
+
+    from orchestration.definitions import build_definitions
+
+    pipeline, _, _ = options_run
+    # A copy of the run's data folder (the warehouse and the feature tables), so the run's stays as it is.
+    data = shutil.copytree(pipeline.settings.data_dir, tmp_path / "data")
+    external = _pipeline(pipeline.cohort_dir, data, _task_file(tmp_path / "grade.yaml", external={"layout": ["manifest"]}))
+    defs = build_definitions(external)
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("splits"), dg.AssetKey("fitted_models")],
+        partition_key="grade", raise_on_error=False)
+    assert not result.success
+    splits = queries.table(external.warehouse().root, "splits", {"task": "grade"})
+    assert splits[splits.split == "external"].patient_id.str.startswith("SITE2-").sum() == N_SITE2
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "fitted_models"
+    assert failure.step_failure_data.user_failure_data.description == (
+        "task grade: harmonize: layout, but every training exam is of ucsf-pdgm: one site has nothing to "
+        "harmonize; set harmonize: null in the task file")
+    instance.dispose()
