@@ -13,6 +13,7 @@ from neuroCombat import neuroCombat
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from radiomics_core.evaluation.clinical_table import clinical_characteristics
 from radiomics_core.evaluation.metrics import evaluate
 from radiomics_core.modeling.fitting import fit_task_models
 from radiomics_core.modeling.harmonization import ComBat, harmonize_matrices, sites_without_training_rows
@@ -186,7 +187,10 @@ def test_external_results_reach_the_warehouse_the_dashboard_and_the_report(tmp_p
     warehouse.write_partition("splits", "grade", pd.DataFrame({"task": "grade", "patient_id": labels.index,
                                                                "label": labels.values, "split": splits.values}))
     models = fit_task_models(_task(), labels, splits, matrices, _clinical(labels.index))
-    for table, frame in evaluate("grade", models, labels, splits).items():
+    tables = evaluate("grade", models, labels, splits)
+    tables["clinical_characteristics"] = clinical_characteristics("grade", _clinical(labels.index), labels, splits,
+                                                                  ("WHO 2-3", "WHO 4"))
+    for table, frame in tables.items():
         warehouse.write_partition(table, "grade", frame)
     from warehouse import queries
     stored = queries.table(warehouse.root, "model_metrics", {"split": EXTERNAL})
@@ -194,8 +198,12 @@ def test_external_results_reach_the_warehouse_the_dashboard_and_the_report(tmp_p
     report = write_report(warehouse.root, "grade", tmp_path / "report" / "grade.html")
     text = report.read_text()
     assert "ROC curves (external)" in text and "external" in text
+    assert "p (train vs external)" in text and f"External WHO 4 (N={int(labels[splits == EXTERNAL].sum())})" in text
     assert (tmp_path / "report" / "grade_roc_external.svg").exists()
     for page in ("ROC curves", "Model comparison", "Findings"):
         app = run_app(warehouse.root, {"page": page, "task": "grade", "split": EXTERNAL})
         assert not app.exception, [e.value for e in app.exception]
         assert app.sidebar.selectbox(key="split").value == EXTERNAL
+    app = run_app(warehouse.root, {"page": "Clinical characteristics", "task": "grade"})
+    assert not app.exception, [e.value for e in app.exception]
+    assert "p (train vs external)" in app.table[0].value.columns
