@@ -101,3 +101,90 @@ def test_run_with_the_slurm_engine_on_a_postgres_instance_extracts_each_patient_
     # The runs stored nothing in DAGSTER_HOME: no SQLite, no pickled outputs of the default IO manager.
     assert not list(home.rglob("*.db"))
     assert _not_compute_logs(home) == []
+
+
+CANCELLED = "UCSF-PDGM-0002"
+
+
+def _squeued(job_name: str) -> tuple[str, str]:
+    """(job id, state) of the active Slurm job named ``job_name``, or ("", "")."""
+    found = subprocess.run(["squeue", "-h", "-n", job_name, "-o", "%i %T"], capture_output=True, text=True).stdout.split()
+    return (found[0], found[1]) if len(found) >= 2 else ("", "")
+
+
+def _extraction_runs(instance: dg.DagsterInstance, since: float) -> dict[str, list[dg.DagsterRun]]:
+    """Each patient's runs that materialize voi_extraction, created since ``since``, oldest first
+    (the PostgreSQL server is the session's: the other cluster test's runs share it)."""
+    runs: dict[str, list[dg.DagsterRun]] = {}
+    for record in reversed(instance.get_run_records(dg.RunsFilter(created_after=_utc(since)))):
+        run = record.dagster_run
+        if dg.AssetKey("voi_extraction") in (run.asset_selection or set()):
+            runs.setdefault(run.tags["dagster/partition"], []).append(run)
+    return runs
+
+
+def _utc(timestamp: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+def test_a_patients_slurm_job_cancelled_mid_run_fails_that_patient_alone_and_the_next_run_completes_it(
+        tmp_path, monkeypatch, postgres_url, slurm):
+    import time
+
+    patients = PATIENTS[:3]
+    cohort = write_ucsf_cohort(tmp_path / "cohort", n=len(patients), clinical=False)
+    settings = Settings(cohort_dir=str(cohort), data_dir=str(tmp_path / "data"), params="demo", rings_mm=(3.0,),
+                        tasks=(), engine="slurm", slurm_memory_mb=500, slurm_time_minutes=5,
+                        instance_postgres_url=postgres_url)
+    settings.save()
+    home = tmp_path / "home"
+    env = {**os.environ, "DAGSTER_HOME": str(home), **slurm.env}
+    command = [sys.executable, "-m", "cli", "run", str(cohort), "--data-dir", settings.data_dir]
+    since = time.time()
+    with open(tmp_path / "first.out", "w+", encoding="utf-8") as out:
+        first = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        # The job's interpreter takes seconds to import the extraction: cancelled while it runs,
+        # the job has stored nothing.
+        job_id, deadline = "", time.monotonic() + 900
+        while first.poll() is None and time.monotonic() < deadline and not job_id:
+            running, state = _squeued(f"glioma-rings-{CANCELLED}")
+            if state == "RUNNING":
+                subprocess.run(["scancel", running], check=True)
+                job_id = running
+            time.sleep(0.2)
+        first.wait(timeout=1800)
+        out.seek(0)
+        printed = out.read()
+    assert job_id, f"no running job of {CANCELLED} was seen\n{printed[-3000:]}"
+    assert first.returncode == 0, printed[-3000:]  # the other patients succeeded
+    assert f"Slurm job {job_id} (glioma-rings-{CANCELLED}) ended CANCELLED" in printed, printed[-3000:]
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = dg.DagsterInstance.get()
+    try:
+        runs = _extraction_runs(instance, since)
+        assert [r.status for r in runs[CANCELLED]] == [dg.DagsterRunStatus.FAILURE]
+        [failure] = instance.all_logs(runs[CANCELLED][0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        description = failure.dagster_event.step_failure_data.user_failure_data.description
+        assert f"Slurm job {job_id} (glioma-rings-{CANCELLED}) ended CANCELLED" in description
+        assert all([r.status for r in runs[p]] == [dg.DagsterRunStatus.SUCCESS] for p in patients if p != CANCELLED)
+
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+        assert second.returncode == 0 and " 0 failed" in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
+        assert "1 patients to extract (2 current)" in second.stdout, second.stdout[-3000:]
+        runs = _extraction_runs(instance, since)
+        assert [r.status for r in runs[CANCELLED]] == [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS]
+        assert all(len(runs[p]) == 1 for p in patients if p != CANCELLED)  # not recomputed
+        ours = {r.run_id for rs in runs.values() for r in rs}
+        for patient in patients:
+            records = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("voi_extraction"), asset_partitions=[patient]), limit=10).records
+            [materialization] = [r for r in records if r.run_id in ours]
+            assert materialization.asset_materialization.metadata["slurm_state"].value == "COMPLETED"
+            if patient == CANCELLED:
+                assert materialization.asset_materialization.metadata["slurm_job_id"].value != job_id
+    finally:
+        instance.dispose()
+    assert set(_features(settings.data_dir).patient_id) == set(patients)
