@@ -16,6 +16,15 @@ time per patient is the wall time of that patient's runs (from the instance's ru
 preprocessing included, as in the core). Last line: ``pipeline_to_core=<r> ...``.
 
     uv run python bench/pipeline.py --full-size --patients 2
+
+``--full-size --engine slurm`` compares the Slurm path with the local path instead: a single-node
+Slurm started here as the tests start it (tests/services.py; ``make services`` installs it), then
+``glioma-rings run --engine local`` and ``--engine slurm`` on the same N full-size patients, the
+whole process tree (Slurm's daemons and jobs included) pinned to core 0. Per patient, the wall
+time of its runs on each. Last line:
+``slurm_to_local=<r> slurm_s_per_patient=<t> local_s_per_patient=<t> patients=<N>``.
+
+    uv run python bench/pipeline.py --full-size --engine slurm --patients 2
 """
 
 from __future__ import annotations
@@ -67,8 +76,6 @@ def _children_cpu() -> float:
 def _full_size(patients: int) -> None:
     import json
 
-    import dagster as dg
-
     from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
 
     work = Path(tempfile.mkdtemp(prefix="glioma-rings-bench-full-"))
@@ -87,21 +94,7 @@ def _full_size(patients: int) -> None:
                             str(work / "data"), "--params", "default", "--workers", "1"]), env=env, check=False,
                    stdout=subprocess.DEVNULL)
     cli_s, cli_cpu = time.perf_counter() - start, _children_cpu() - children_cpu
-    pipeline: dict[str, float] = {}
-    runs: dict[str, int] = {}
-    steps: dict[str, float] = {}  # wall seconds per asset step, summed over the patients
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        for record in instance.get_run_records():
-            tags = record.dagster_run.tags
-            key = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start", "")
-            patient = key.split("|")[0]
-            if patient in core and record.start_time and record.end_time:
-                assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, key
-                pipeline[patient] = pipeline.get(patient, 0.0) + record.end_time - record.start_time
-                runs[patient] = runs.get(patient, 0) + 1
-                for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
-                    step = entry.dagster_event.step_key
-                    steps[step] = steps.get(step, 0.0) + entry.dagster_event.event_specific_data.duration_ms / 1000
+    pipeline, runs, steps = _patient_runs(home, set(core))
     shutil.rmtree(work, ignore_errors=True)
     for patient in sorted(core):
         print(f"{patient}: pipeline {pipeline[patient]:.1f} s in {runs[patient]} runs, core {core[patient]:.1f} s")
@@ -116,6 +109,74 @@ def _full_size(patients: int) -> None:
           f"core_s_per_patient={mean_core:.1f} runs_per_patient={max(runs.values())} target=1.25")
 
 
+def _patient_runs(home: Path, patients: set[str]) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
+    """From the instance at ``home``: each patient's summed run wall time, its number of runs,
+    and the wall seconds of each asset step summed over the patients."""
+    import dagster as dg
+
+    pipeline: dict[str, float] = {}
+    runs: dict[str, int] = {}
+    steps: dict[str, float] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_run_records():
+            tags = record.dagster_run.tags
+            key = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start", "")
+            patient = key.split("|")[0]
+            if patient in patients and record.start_time and record.end_time:
+                assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, key
+                pipeline[patient] = pipeline.get(patient, 0.0) + record.end_time - record.start_time
+                runs[patient] = runs.get(patient, 0) + 1
+                for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
+                    step = entry.dagster_event.step_key
+                    steps[step] = steps.get(step, 0.0) + entry.dagster_event.event_specific_data.duration_ms / 1000
+    return pipeline, runs, steps
+
+
+def _full_size_slurm(patients: int) -> None:
+    """The path users run, ``glioma-rings run``, with each engine on the same full-size cases in
+    the same process tree pinned to core 0 (the single-node Slurm too, so its jobs share that
+    core): per patient, the wall time of its runs with ``--engine local`` and ``--engine slurm``."""
+    from radiomics_core.cohorts.layouts import read_cohort
+    from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
+    from radiomics_core.settings import Settings
+    from tests.services import slurm_cluster
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    work = Path(tempfile.mkdtemp(prefix="glioma-rings-bench-full-slurm-"))
+    cohort = work / "cohort"
+    write_demo_cohort(cohort, DemoConfig(patients=patients, shape=(240, 240, 155)), progress=False)
+    ids = [case.patient_id for case in read_cohort(cohort).cases]
+    per_patient, cli = {}, {}
+    with slurm_cluster() as cluster:
+        for engine in ("local", "slurm"):
+            data, home = work / f"data-{engine}", work / f"home-{engine}"
+            # A full-size extraction holds up to ~3 GiB; the test node offers 4000 MB.
+            Settings(cohort_dir=str(cohort), data_dir=str(data), params="default", engine=engine,
+                     slurm_memory_mb=3000, slurm_time_minutes=60).save()
+            env = {**os.environ, "DAGSTER_HOME": str(home), **cluster.env}
+            start, children_cpu = time.perf_counter(), _children_cpu()
+            # Both tasks fail for lack of cases on 2 patients; the per-patient runs are what is measured.
+            subprocess.run([sys.executable, "-m", "cli", "run", str(cohort), "--data-dir", str(data)], env=env,
+                           check=False, stdout=subprocess.DEVNULL)
+            cli[engine] = (time.perf_counter() - start, _children_cpu() - children_cpu)
+            per_patient[engine], runs, steps = _patient_runs(home, set(ids))
+            assert set(per_patient[engine]) == set(ids), f"{engine}: runs of {sorted(per_patient[engine])} only"
+            print(f"--engine {engine} steps, wall per patient: " + ", ".join(
+                f"{step} {total / len(ids):.1f} s" for step, total in steps.items()), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    for patient in ids:
+        print(f"{patient}: --engine local {per_patient['local'][patient]:.1f} s, "
+              f"--engine slurm {per_patient['slurm'][patient]:.1f} s")
+    for engine, (wall, cpu) in cli.items():
+        print(f"glioma-rings run --engine {engine} (CLI, {patients} patients, every stage): {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU of its processes (a Slurm job's are slurmd's, not counted)")
+    local = sum(per_patient["local"].values()) / len(ids)
+    on_slurm = sum(per_patient["slurm"].values()) / len(ids)
+    print(f"slurm_to_local={on_slurm / local:.2f} slurm_s_per_patient={on_slurm:.1f} "
+          f"local_s_per_patient={local:.1f} patients={len(ids)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=None, help="default: 20 (2 with --full-size)")
@@ -123,10 +184,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--full-size", action="store_true",
                         help="pipeline versus core per patient at 240x240x155 with the default parameters")
+    parser.add_argument("--engine", choices=["local", "slurm"], default="local",
+                        help="with --full-size: slurm compares glioma-rings run --engine slurm with --engine local "
+                             "on a single-node Slurm started here (tests/services.py) instead of the core")
     parser.add_argument("--core-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.core_child:
         _core_child(Path(args.core_child[0]), Path(args.core_child[1]))
+        return
+    if args.full_size and args.engine == "slurm":
+        _full_size_slurm(args.patients or 2)
         return
     if args.full_size:
         _full_size(args.patients or 2)

@@ -102,3 +102,6 @@ def _through_the_daemon(pipeline, instance, patients, settings, args, progress, 
     finally:
         if daemon is not None:
             stop_groups([daemon], [])
+            # Its last heartbeats stay fresh for a minute: a `run` started next would take the
+            # stopped daemon for a live one and wait for a backfill nobody executes.
+            instance.wipe_daemon_heartbeats()
