@@ -15,12 +15,17 @@ patients' scans were normalized, which must request exactly those patients' extr
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.processes import become_subreaper, measured
 
 UPDATED = 12  # patients whose normalized images change between the two ticks
 
@@ -72,19 +77,116 @@ def _normalized(instance, patient: str) -> None:
         asset_key=dg.AssetKey("normalized_images"), check_name="geometry_consistent", passed=True, partition=patient))
 
 
+def _through_run(patients: int, window: int) -> dict[str, float]:
+    """N small synthetic patients (64^3 voxels, ``demo`` parameters, every ring, the grade task
+    with one classifier) through ``glioma-rings run``: one GraphQL backfill of every patient,
+    executed by the daemon ``run`` starts, each patient a run in its own process; ``run`` is
+    stopped once ``window`` patient runs have succeeded (the runs in flight finish). Returns the CPU
+    of every process involved (this process is their subreaper, so orphans are counted), the wall
+    time, and the patient runs' mean duration from the instance's run records."""
+    import dagster as dg
+
+    from radiomics_core.cohorts.synthetic import DemoConfig, write_demo_cohort
+
+    with tempfile.TemporaryDirectory(prefix="glioma-rings-scale-") as folder:
+        work = Path(folder)
+        write_demo_cohort(work / "cohort", DemoConfig(patients=patients, shape=(64, 64, 64)), progress=False)
+        home = work / "home"
+        done = dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])
+        opened: list[dg.DagsterInstance] = []
+
+        def window_done() -> bool:
+            # Before every patient has ended no cohort-wide run can start: each success is a patient.
+            # Opened once `run` has started its daemon, so after `run` created the instance's
+            # storage: two processes creating a fresh SQLite storage at once race on its migrations.
+            if not opened and (work / "data" / "logs" / "daemon.log").is_file():
+                opened.append(dg.DagsterInstance.from_config(str(home)))
+            return bool(opened) and opened[0].get_runs_count(done) >= window
+
+        cost = measured([sys.executable, "-m", "cli", "run", str(work / "cohort"), "--data-dir", str(work / "data"),
+                         "--params", "demo", "--task", "grade", "--classifier", "logistic"],
+                        stop_when=window_done, env={**os.environ, "DAGSTER_HOME": str(home)},
+                        stdout=subprocess.DEVNULL, cwd=ROOT)
+        durations = []
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            for record in instance.get_run_records(done):
+                if "voi_extraction" in {k.to_user_string() for k in record.dagster_run.asset_selection or ()}:
+                    durations.append(record.end_time - record.start_time)
+        for instance in opened:
+            instance.dispose()
+        return {"cpu_s": cost.cpu_s, "wall_s": cost.wall_s, "patients_done": len(durations),
+                "run_s": sum(durations) / len(durations)}
+
+
+def _cohort_stages(patients: int) -> dict[str, float]:
+    """The cohort-wide stages over ``patients`` synthetic patients with the default parameters'
+    feature count (4,106 per VOI, 32,848 per patient; values drawn with a planted grade signal,
+    ``warehouse.synthetic``): feature tables, both tasks' splits, the three classifiers' fitted
+    models and the evaluation reports, run as ``glioma-rings run`` runs them once every patient
+    is extracted (``run_cohort`` with no patient left, in process). Wall seconds per stage, from
+    the instance's run records."""
+    import dagster as dg
+
+    from cli.launcher import run_cohort
+    from orchestration.resources import PipelineResource
+    from warehouse.synthetic import DEFAULT_IMAGE_TYPES, build_warehouse
+
+    with tempfile.TemporaryDirectory(prefix="glioma-rings-stages-") as folder:
+        pipeline = PipelineResource(cohort_dir=str(Path(folder, "cohort")), data_dir=str(Path(folder, "data")),
+                                    params="default")
+        started = time.perf_counter()
+        build_warehouse(pipeline.warehouse().root, patients, tasks=(), image_types=DEFAULT_IMAGE_TYPES,
+                        feature_identity=pipeline.settings.feature_identity)
+        print(f"N={patients}: synthetic warehouse written in {time.perf_counter() - started:.0f} s", flush=True)
+        Path(folder, "home").mkdir()
+        with dg.instance_for_test(temp_dir=str(Path(folder, "home"))) as instance:
+            started = time.perf_counter()
+            summary = run_cohort(pipeline, instance, workers=1, patients=[])
+            total = time.perf_counter() - started
+            assert not summary.failed, [(o.job, o.error[:300]) for o in summary.failed]
+            stages: dict[str, float] = {}
+            for record in instance.get_run_records():
+                selection = "+".join(sorted(k.to_user_string() for k in record.dagster_run.asset_selection or ()))
+                stages[selection] = stages.get(selection, 0.0) + record.end_time - record.start_time
+        return {"total_s": total, **stages}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--part", choices=["tick", "run", "stages", "all"], default="all",
+                        help="tick: the automation tick; run: patients through glioma-rings run; stages: the "
+                             "cohort-wide stages at N with the default feature count; all: the three")
     args = parser.parse_args()
-    results = {}
-    _tick(UPDATED + 1)  # a process's first evaluation pays one-time work (imports, caches): not timed
-    for n in sorted({50, args.patients}):
-        first_s, second_s, requested = _tick(n)
-        results[n] = second_s
-        print(f"N={n} ({n * 8} patient x ring partitions): first tick {first_s:.2f} s, second tick {second_s:.2f} s "
-              f"(requested {requested} extractions)", flush=True)
-    ratio = (results[args.patients] / args.patients) / (results[50] / 50)
-    print(f"tick_s={results[args.patients]:.2f} tick_ratio_per_patient={ratio:.2f}")
+    sizes = sorted({50, args.patients})
+    last = []
+    if args.part in ("tick", "all"):
+        results = {}
+        _tick(UPDATED + 1)  # a process's first evaluation pays one-time work (imports, caches): not timed
+        for n in sizes:
+            first_s, second_s, requested = _tick(n)
+            results[n] = second_s
+            print(f"N={n} ({n * 8} patient x ring partitions): first tick {first_s:.2f} s, second tick "
+                  f"{second_s:.2f} s (requested {requested} extractions)", flush=True)
+        ratio = (results[args.patients] / args.patients) / (results[50] / 50)
+        last.append(f"tick_s={results[args.patients]:.2f} tick_ratio_per_patient={ratio:.2f}")
+    if args.part in ("run", "all"):
+        become_subreaper()
+        costs = {}
+        for n in sizes:
+            cost = _through_run(n, window=min(sizes))
+            costs[n] = cost["cpu_s"] / cost["patients_done"]
+            print(f"N={n} through glioma-rings run, the backfill's first {cost['patients_done']:.0f} patients: "
+                  f"{cost['wall_s']:.0f} s wall, {cost['cpu_s']:.0f} s CPU in all (daemon, code servers, runs, "
+                  f"GraphQL) = {costs[n]:.2f} s CPU per patient; a patient run {cost['run_s']:.1f} s of wall "
+                  "on average", flush=True)
+        last.append(f"per_patient_ratio={costs[args.patients] / costs[50]:.2f}")
+    if args.part in ("stages", "all"):
+        stages = _cohort_stages(args.patients)
+        for stage, seconds in stages.items():
+            print(f"  {stage}: {seconds:.1f} s", flush=True)
+        last.append(f"cohort_stages_s={stages['total_s']:.0f}")
+    print(" ".join(last))
 
 
 if __name__ == "__main__":

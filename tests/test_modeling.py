@@ -76,6 +76,49 @@ def test_mrmr_keeps_k_features_including_the_signal(data):
     assert len(kept) == 5 and "f1" in kept
 
 
+def _wide(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A radiomics-like table: correlated groups, exact and scaled copies, a constant column."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(90, 40))
+    X = np.hstack([base, base[:, :10] * 3 + 0.05 * rng.normal(size=(90, 10)), base[:, :5], np.ones((90, 1))])
+    y = (base[:, 0] - base[:, 3] + rng.normal(size=90) > 0).astype(int)
+    return pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])]), y
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mrmr_chooses_what_the_mrmr_selection_package_chooses_in_its_order(seed):
+    from mrmr import mrmr_classif
+
+    from radiomics_core.modeling.selectors import mrmr_order
+
+    X, y = _wide(seed)
+    reference = mrmr_classif(X=X, y=pd.Series(y), K=12, show_progress=False, n_jobs=1)
+    assert [X.columns[j] for j in mrmr_order(X.values, y, 12)] == reference
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ttest_selector_p_values_equal_scipys_column_by_column(seed):
+    X, y = _wide(seed)
+    selector = TTestSelector().fit(X, y)
+    for j, column in enumerate(X.columns):
+        a, b = X[column][y == 1], X[column][y == 0]
+        if np.ptp(X[column]) == 0:
+            assert selector.p_values_[j] == 1.0
+            continue
+        equal = stats.levene(a, b).pvalue >= 0.05
+        assert selector.p_values_[j] == pytest.approx(stats.ttest_ind(a, b, equal_var=equal).pvalue, rel=1e-12)
+
+
+def test_correlation_pruner_keeps_a_column_unless_an_earlier_kept_one_exceeds_the_threshold():
+    X, _ = _wide(0)
+    corr = np.abs(np.nan_to_num(np.corrcoef(X.values, rowvar=False), nan=0.0))
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        if all(corr[j, k] <= 0.9 for k in keep):
+            keep.append(j)
+    assert list(np.flatnonzero(CorrelationPruner(0.9).fit(X).support_)) == keep
+
+
 def test_lasso_keeps_the_informative_features(data):
     X, y = data
     kept = set(LassoSelector().fit(X, y).get_feature_names_out())

@@ -34,13 +34,17 @@ ISSUE_COLUMNS = ["patient_id", "stage", "path", "kind", "severity", "message", "
 # The demo parameter file's feature count per sequence (Original image type only), shape on the mask.
 FAMILIES = {"firstorder": 18, "glcm": 24, "glrlm": 16, "glszm": 16, "gldm": 14, "ngtdm": 5}
 SHAPE = 14
+# The image types of the shipped default parameters (Original, LoG at 1 and 3 mm, 8 wavelets):
+# 11 x 93 features per sequence + 14 shape = 4,106 per VOI, the 32,848 of a patient's 8 VOIs.
+DEFAULT_IMAGE_TYPES = ("original", "log-sigma-1-0-mm-3D", "log-sigma-3-0-mm-3D",
+                       *(f"wavelet-{band}" for band in ("LLH", "LHL", "LHH", "HLL", "HLH", "HHL", "HHH", "LLL")))
 RINGS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 15.0)
 # The ring where the planted signal is strongest (the thesis found 3-5 mm rings best).
 BEST_RING = 3.0
 
 
-def feature_names() -> list[tuple[str, str]]:
-    names = [(seq, f"original_{family}_Feature{k:02d}") for seq in SEQUENCES
+def feature_names(image_types: tuple[str, ...] = ("original",)) -> list[tuple[str, str]]:
+    names = [(seq, f"{image_type}_{family}_Feature{k:02d}") for seq in SEQUENCES for image_type in image_types
              for family, n in FAMILIES.items() for k in range(n)]
     return names + [("mask", f"original_shape_Feature{k:02d}") for k in range(SHAPE)]
 
@@ -52,12 +56,13 @@ def _signal(ring_mm: float) -> float:
 
 def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float, ...] = RINGS,
                     tasks: tuple[str, ...] = ("grade", "mgmt"), zero_auc: tuple[str, float] | None = None,
-                    feature_identity: str = "bench") -> Path:
+                    feature_identity: str = "bench", image_types: tuple[str, ...] = ("original",)) -> Path:
     """Write a complete warehouse for ``patients`` synthetic cases; return its root.
 
     ``zero_auc`` names a (model, ring) whose scores rank every case backwards (AUC 0), so a test
     can check that an AUC of 0 is drawn at 0. ``feature_identity`` is the feature identity the features
-    are stored under (a pipeline's ``feature_identity()`` lets its modeling assets read them).
+    are stored under (a pipeline's ``feature_identity()`` lets its modeling assets read them);
+    ``image_types`` sets the feature count (``DEFAULT_IMAGE_TYPES``: the default parameters').
     """
     rng = np.random.default_rng(seed)
     warehouse = Warehouse(Path(root)).initialize()
@@ -74,7 +79,7 @@ def build_warehouse(root: Path, patients: int, seed: int = 0, rings: tuple[float
         "biopsy_prior_to_imaging": False, "brats21_id": None,
         "brats21_mgmt_cohort": np.where(grade == 4, "Training", None)})
     now = datetime(2026, 1, 1)
-    names = feature_names()
+    names = feature_names(image_types)
     for k, patient in enumerate(ids):
         row = clinical.iloc[[k]].astype({"mgmt_methylated": "object", "who_grade": "Int64"})
         warehouse.write_partition("patients", patient, pd.DataFrame([{

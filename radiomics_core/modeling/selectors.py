@@ -48,13 +48,17 @@ class TTestSelector(_Selector):
 
     def fit(self, X, y):
         frame, y = self._frame(X, y)
-        a, b = frame.values[y == 1], frame.values[y == 0]
-        p_values = np.ones(frame.shape[1])
-        for j in range(frame.shape[1]):
-            if np.ptp(frame.values[:, j]) == 0:
-                continue
-            equal_var = stats.levene(a[:, j], b[:, j]).pvalue >= self.levene_alpha
-            p_values[j] = stats.ttest_ind(a[:, j], b[:, j], equal_var=equal_var).pvalue
+        values = frame.values
+        a, b = values[y == 1], values[y == 0]
+        p_values = np.ones(values.shape[1])
+        # Every column at once (scipy's axis=0); a constant column keeps p = 1.
+        varying = np.flatnonzero(np.ptp(values, axis=0) != 0)
+        if varying.size:
+            with np.errstate(all="ignore"):
+                equal_var = stats.levene(a[:, varying], b[:, varying], axis=0).pvalue >= self.levene_alpha
+                student = stats.ttest_ind(a[:, varying], b[:, varying], equal_var=True, axis=0).pvalue
+                welch = stats.ttest_ind(a[:, varying], b[:, varying], equal_var=False, axis=0).pvalue
+            p_values[varying] = np.where(equal_var, student, welch)
         self.p_values_ = np.nan_to_num(p_values, nan=1.0)
         self.support_ = self.p_values_ < self.alpha
         if not self.support_.any():
@@ -73,30 +77,81 @@ class CorrelationPruner(_Selector):
         frame, _ = self._frame(X, y)
         corr = np.abs(np.nan_to_num(np.corrcoef(frame.values, rowvar=False), nan=0.0))
         corr = np.atleast_2d(corr)
-        keep: list[int] = []
-        for j in range(frame.shape[1]):
-            if all(corr[j, k] <= self.threshold for k in keep):
-                keep.append(j)
+        # Greedy in column order: a column is kept unless an earlier kept one is too correlated.
         self.support_ = np.zeros(frame.shape[1], dtype=bool)
-        self.support_[keep] = True
+        blocked = np.zeros(frame.shape[1], dtype=bool)
+        for j in range(frame.shape[1]):
+            if not blocked[j]:
+                self.support_[j] = True
+                blocked |= corr[j] > self.threshold
         return self
 
 
 class MRMRSelector(_Selector):
-    """Minimum-redundancy maximum-relevance top ``k`` (the ``mrmr-selection`` package's F-test/
-    correlation variant)."""
+    """Minimum-redundancy maximum-relevance top ``k``: the ``mrmr-selection`` package's
+    ``mrmr_classif`` with its defaults (F-test relevance, mean absolute Pearson correlation with the
+    chosen features as redundancy, floored at 0.001), computed on arrays. The package scores one
+    column at a time in pandas and keeps a features x features frame, minutes and gigabytes at the
+    default parameters' 8,000 columns; the choices are the same (tests/test_modeling.py)."""
 
     def __init__(self, k: int = 10):
         self.k = k
 
     def fit(self, X, y):
-        from mrmr import mrmr_classif
-
         frame, y = self._frame(X, y)
-        k = min(self.k, frame.shape[1])
-        chosen = mrmr_classif(X=frame, y=pd.Series(y), K=k, show_progress=False, n_jobs=1)
-        self.support_ = frame.columns.isin(chosen)
+        self.support_ = np.zeros(frame.shape[1], dtype=bool)
+        self.support_[mrmr_order(frame.values, y, self.k)] = True
         return self
+
+
+MRMR_FLOOR = 0.001  # the package's floor on a redundancy (mrmr.main.FLOOR)
+
+
+def mrmr_order(values: np.ndarray, y: np.ndarray, k: int) -> list[int]:
+    """The columns ``mrmr_classif(X, y, K=k)`` chooses, in its order."""
+    from sklearn.feature_selection import f_classif
+
+    # Identical columns get their first copy's scores: computed on the whole array their values
+    # can differ in the last bit, which would break the package's tie (the earlier column wins).
+    _, first, group = np.unique(values.T, axis=0, return_index=True, return_inverse=True)
+    canonical = first[group.ravel()]
+    with np.errstate(all="ignore"):
+        relevance = np.nan_to_num(f_classif(values, y)[0], nan=0.0)[canonical]
+    candidates = np.flatnonzero(relevance > 0)
+    relevance, values = relevance[candidates], values[:, candidates]
+    position = {int(c): k for k, c in enumerate(candidates)}
+    canonical = np.array([position[int(canonical[c])] for c in candidates])
+    k = min(k, candidates.size)
+    centered = values - values.mean(axis=0)
+    norms = np.sqrt(np.einsum("ij,ij->j", centered, centered))
+    redundancy = np.empty((candidates.size, k))
+    open_ = np.ones(candidates.size, dtype=bool)
+    chosen: list[int] = []
+    for i in range(k):
+        if i == 0:
+            score = relevance.copy()
+        else:
+            redundancy[:, i - 1] = _abs_pearson(values, centered, norms, chosen[-1])[canonical]
+            denominator = redundancy[:, :i].mean(axis=1)
+            denominator[denominator == 1.0] = np.inf  # a copy of a chosen feature scores 0
+            score = relevance / denominator
+        score[~open_] = -np.inf
+        best = int(np.argmax(score))
+        chosen.append(best)
+        open_[best] = False
+    return [int(candidates[j]) for j in chosen]
+
+
+def _abs_pearson(values: np.ndarray, centered: np.ndarray, norms: np.ndarray, j: int) -> np.ndarray:
+    """|Pearson r| of every column with column ``j``, floored as the package floors it (0 for a
+    constant column). Values within 1e-9 of 1 are recomputed with ``np.corrcoef``, as pandas'
+    ``corrwith`` computes them, since whether a mean redundancy is exactly 1 changes a choice."""
+    with np.errstate(all="ignore"):
+        r = (centered.T @ centered[:, j]) / norms / norms[j]
+    r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+    for near in np.flatnonzero(np.abs(np.abs(r) - 1.0) < 1e-9):
+        r[near] = np.corrcoef(values[:, near], values[:, j])[0, 1]
+    return np.clip(np.abs(r), MRMR_FLOOR, None)
 
 
 class LassoSelector(_Selector):
