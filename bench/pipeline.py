@@ -40,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.processes import children_cpu, patient_runs
+
 
 def _pinned(command: list[str]) -> list[str]:
     return ["taskset", "-c", "0", *command] if shutil.which("taskset") else command
@@ -66,13 +68,6 @@ def _core_child(cohort: Path, out: Path) -> None:
     out.write_text(json.dumps({"wall": seconds, "cpu": cpu}), encoding="utf-8")
 
 
-def _children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _full_size(patients: int) -> None:
     import json
 
@@ -88,13 +83,13 @@ def _full_size(patients: int) -> None:
 
     home = work / "dagster_home"
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    start, children_cpu = time.perf_counter(), _children_cpu()
+    start, cpu_before = time.perf_counter(), children_cpu()
     # Both tasks fail for lack of cases on 2 patients; the per-patient runs are what is measured.
     subprocess.run(_pinned([sys.executable, "-m", "cli", "run", str(cohort), "--data-dir",
                             str(work / "data"), "--params", "default", "--workers", "1"]), env=env, check=False,
                    stdout=subprocess.DEVNULL)
-    cli_s, cli_cpu = time.perf_counter() - start, _children_cpu() - children_cpu
-    pipeline, runs, steps = _patient_runs(home, set(core))
+    cli_s, cli_cpu = time.perf_counter() - start, children_cpu() - cpu_before
+    pipeline, runs, steps = patient_runs(home, set(core))
     shutil.rmtree(work, ignore_errors=True)
     for patient in sorted(core):
         print(f"{patient}: pipeline {pipeline[patient]:.1f} s in {runs[patient]} runs, core {core[patient]:.1f} s")
@@ -107,29 +102,6 @@ def _full_size(patients: int) -> None:
           "(its processes, Dagster start-up and the failing model tasks included)")
     print(f"pipeline_to_core={mean_pipeline / mean_core:.2f} pipeline_s_per_patient={mean_pipeline:.1f} "
           f"core_s_per_patient={mean_core:.1f} runs_per_patient={max(runs.values())} target=1.25")
-
-
-def _patient_runs(home: Path, patients: set[str]) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
-    """From the instance at ``home``: each patient's summed run wall time, its number of runs,
-    and the wall seconds of each asset step summed over the patients."""
-    import dagster as dg
-
-    pipeline: dict[str, float] = {}
-    runs: dict[str, int] = {}
-    steps: dict[str, float] = {}
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        for record in instance.get_run_records():
-            tags = record.dagster_run.tags
-            key = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start", "")
-            patient = key.split("|")[0]
-            if patient in patients and record.start_time and record.end_time:
-                assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, key
-                pipeline[patient] = pipeline.get(patient, 0.0) + record.end_time - record.start_time
-                runs[patient] = runs.get(patient, 0) + 1
-                for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
-                    step = entry.dagster_event.step_key
-                    steps[step] = steps.get(step, 0.0) + entry.dagster_event.event_specific_data.duration_ms / 1000
-    return pipeline, runs, steps
 
 
 def _full_size_slurm(patients: int) -> None:
@@ -155,12 +127,12 @@ def _full_size_slurm(patients: int) -> None:
             Settings(cohort_dir=str(cohort), data_dir=str(data), params="default", engine=engine,
                      slurm_memory_mb=3000, slurm_time_minutes=60).save()
             env = {**os.environ, "DAGSTER_HOME": str(home), **cluster.env}
-            start, children_cpu = time.perf_counter(), _children_cpu()
+            start, cpu_before = time.perf_counter(), children_cpu()
             # Both tasks fail for lack of cases on 2 patients; the per-patient runs are what is measured.
             subprocess.run([sys.executable, "-m", "cli", "run", str(cohort), "--data-dir", str(data)], env=env,
                            check=False, stdout=subprocess.DEVNULL)
-            cli[engine] = (time.perf_counter() - start, _children_cpu() - children_cpu)
-            per_patient[engine], runs, steps = _patient_runs(home, set(ids))
+            cli[engine] = (time.perf_counter() - start, children_cpu() - cpu_before)
+            per_patient[engine], runs, steps = patient_runs(home, set(ids))
             assert set(per_patient[engine]) == set(ids), f"{engine}: runs of {sorted(per_patient[engine])} only"
             print(f"--engine {engine} steps, wall per patient: " + ", ".join(
                 f"{step} {total / len(ids):.1f} s" for step, total in steps.items()), flush=True)

@@ -30,26 +30,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import Cost, become_subreaper, measured
+from bench.processes import Cost, become_subreaper, measured, patient_runs
 
 PATIENTS_PROJECTED = 180
 CORES = 2
-
-
-def _patient_runs(home: Path) -> dict[str, float]:
-    """Each patient's run, its wall seconds, from the instance's run records."""
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        return {record.dagster_run.tags["dagster/partition"]: record.end_time - record.start_time
-                for record in instance.get_run_records()
-                if "voi_extraction" in {k.to_user_string() for k in record.dagster_run.asset_selection or ()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cohort", type=Path)
     args = parser.parse_args()
+    from radiomics_core.cohorts.layouts import read_cohort
+
+    patients = {case.patient_id for case in read_cohort(args.cohort).cases}
     become_subreaper()
     with tempfile.TemporaryDirectory(prefix="glioma-rings-projection-") as folder:
         home = Path(folder, "home")
@@ -58,9 +51,9 @@ def main() -> None:
         popen = {"env": {**os.environ, "DAGSTER_HOME": str(home)}, "cwd": ROOT, "stdout": subprocess.DEVNULL}
         # The cohorts have no clinical sheet: the tasks end for lack of cases, the same in both runs.
         first: Cost = measured(command, check=False, **popen)
-        runs = _patient_runs(home)
+        runs, counts, _ = patient_runs(home, patients)
         second: Cost = measured(command, check=False, **popen)
-        assert _patient_runs(home) == runs, "the second run extracted a patient again"
+        assert patient_runs(home, patients)[1] == counts, "the second run extracted a patient again"
     per_patient = (first.cpu_s - second.cpu_s) / len(runs)
     for patient, seconds in sorted(runs.items()):
         print(f"{patient}: its run {seconds:.1f} s of wall")

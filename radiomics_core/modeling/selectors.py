@@ -119,8 +119,7 @@ def mrmr_order(values: np.ndarray, y: np.ndarray, k: int) -> list[int]:
         relevance = np.nan_to_num(f_classif(values, y)[0], nan=0.0)[canonical]
     candidates = np.flatnonzero(relevance > 0)
     relevance, values = relevance[candidates], values[:, candidates]
-    position = {int(c): k for k, c in enumerate(candidates)}
-    canonical = np.array([position[int(canonical[c])] for c in candidates])
+    canonical = np.searchsorted(candidates, canonical[candidates])  # a first copy's place among them
     k = min(k, candidates.size)
     centered = values - values.mean(axis=0)
     norms = np.sqrt(np.einsum("ij,ij->j", centered, centered))
